@@ -1,0 +1,3 @@
+module github.com/cairnops/cairn
+
+go 1.26.0
