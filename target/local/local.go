@@ -575,14 +575,12 @@ func holds(ctx context.Context, root *os.Root, w wanted) (bool, error) {
 // stageArtifact streams w's artifact into a temporary file in the model
 // directory, checking size and digest while streaming, fsyncs it and moves
 // it into a temporary version directory. On error nothing is left behind.
-func stageArtifact(ctx context.Context, root *os.Root, w wanted, open target.Opener) (s *staged, err error) {
-	s = &staged{model: w.Name, dir: tmpName()}
-	tmpFile := path.Join(w.Name, tmpName())
+func stageArtifact(ctx context.Context, root *os.Root, w wanted, open target.Opener) (_ *staged, err error) {
+	dir, tmpFile := tmpName(), path.Join(w.Name, tmpName())
 	defer func() {
 		if err != nil {
 			_ = root.Remove(tmpFile)
-			_ = root.RemoveAll(path.Join(w.Name, s.dir))
-			s = nil
+			_ = root.RemoveAll(path.Join(w.Name, dir))
 		}
 	}()
 	rc, err := open(ctx, w.Artifact)
@@ -615,16 +613,16 @@ func stageArtifact(ctx context.Context, root *os.Root, w wanted, open target.Ope
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != w.Artifact.Digest {
 		return nil, &DigestError{Model: w.Name, Version: w.Version, Want: w.Artifact.Digest, Got: got}
 	}
-	if err := root.Mkdir(path.Join(w.Name, s.dir), 0o755); err != nil {
+	if err := root.Mkdir(path.Join(w.Name, dir), 0o755); err != nil {
 		return nil, fmt.Errorf("staging %s@%s: %w", w.Name, w.Version, err)
 	}
-	if err := root.Rename(tmpFile, path.Join(w.Name, s.dir, w.file)); err != nil {
+	if err := root.Rename(tmpFile, path.Join(w.Name, dir, w.file)); err != nil {
 		return nil, fmt.Errorf("staging %s@%s: %w", w.Name, w.Version, err)
 	}
-	if err := syncDir(root, path.Join(w.Name, s.dir)); err != nil {
+	if err := syncDir(root, path.Join(w.Name, dir)); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &staged{model: w.Name, dir: dir}, nil
 }
 
 // deploy renames a staged version into place, swaps `current` to it and
