@@ -73,7 +73,10 @@ func Markdown(r Result) string {
 			case m.Max != nil && s.Value > *m.Max:
 				mark = "above max"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", stamp(s.Time), num(s.Value), mark)
+			if mark != "" {
+				mark += " "
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s|\n", stamp(s.Time), num(s.Value), mark)
 		}
 	}
 	return b.String()

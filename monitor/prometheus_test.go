@@ -71,6 +71,12 @@ func fixture(t testing.TB) (string, time.Time) {
 	})
 	// Below 0.9 but stopped reporting 20 minutes ago (stale after 5m lookback).
 	add("model_accuracy", map[string]string{"model": "stopped"}, fill(func(int) float64 { return 0.5 })[:history-20+1])
+	// Below 0.9 but silent from 30 to 15 minutes ago: with the 5m lookback
+	// the window has a 10-minute hole.
+	gap := fill(func(int) float64 { return 0.5 })
+	add("model_accuracy", map[string]string{"model": "gap"}, gap[:history-30+1])
+	om.WriteString(promtest.Series("model_accuracy", map[string]string{"model": "gap"},
+		now.Add(-15*time.Minute), time.Minute, gap[history-15:]...))
 	// Below 0.9 but only reporting for the last 10 minutes.
 	om.WriteString(promtest.Series("model_accuracy", map[string]string{"model": "late"},
 		now.Add(-10*time.Minute), time.Minute, fill(func(int) float64 { return 0.5 })[history-10:]...))
@@ -144,6 +150,10 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "series started inside the window", query: `model_accuracy{model="late"}`, min: ptr(0.9), forDur: 30 * time.Minute,
 			series: `model_accuracy{model="late"}`, seriesCount: 1,
+		},
+		{
+			name: "series with a hole", query: `model_accuracy{model="gap"}`, min: ptr(0.9), forDur: 45 * time.Minute,
+			series: `model_accuracy{model="gap"}`, seriesCount: 1,
 		},
 		{
 			name: "latency above max", query: `latency_p99_seconds{model="ranker"}`, max: ptr(0.5), forDur: 30 * time.Minute,
