@@ -74,9 +74,9 @@ type State struct {
 
 // ModelState is one deployed model as Cairn recorded it.
 type ModelState struct {
-	Version string `json:"version"`
-	Digest  string `json:"digest"`
-	File    string `json:"file"`
+	Version string `json:"version"` // the version `current` was swapped to
+	Digest  string `json:"digest"`  // "sha256:<64 hex>" of the artifact file
+	File    string `json:"file"`    // the artifact's file name inside <model>/<version>
 }
 
 // DigestError is returned by Apply when an artifact's bytes do not hash to
@@ -84,8 +84,8 @@ type ModelState struct {
 type DigestError struct {
 	Model   string
 	Version string
-	Want    string
-	Got     string
+	Want    string // the pinned digest
+	Got     string // the digest of the bytes streamed
 }
 
 // Error returns a one-line description naming the model and both digests.
@@ -98,8 +98,8 @@ func (e *DigestError) Error() string {
 type SizeError struct {
 	Model   string
 	Version string
-	Want    int64
-	Got     int64
+	Want    int64 // the pinned size
+	Got     int64 // bytes streamed, at most Want+1
 }
 
 // Error returns a one-line description naming the model and both sizes.
