@@ -91,7 +91,7 @@ func Verify(ctx context.Context, bundleJSON []byte, digest string, trust Trust) 
 	}
 	b := &bundle.Bundle{}
 	if err := b.UnmarshalJSON(bundleJSON); err != nil {
-		return Result{}, fmt.Errorf("%w: %s", ErrBundleInvalid, oneLine(err))
+		return Result{}, fmt.Errorf("%w: %s", ErrBundleInvalid, strings.TrimPrefix(oneLine(err), "invalid bundle: "))
 	}
 	msg := b.GetMessageSignature()
 	if msg == nil {

@@ -1,0 +1,360 @@
+package signing
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// newKey generates a key pair (encrypted when password is set) and loads both halves from disk.
+func newKey(t *testing.T, password string) (signerPath string, pub crypto.PublicKey) {
+	t.Helper()
+	priv, pubPEM, err := GenerateKey([]byte(password))
+	require.NoError(t, err)
+	pub, err = LoadPublicKey(writeFile(t, "cosign.pub", pubPEM))
+	require.NoError(t, err)
+	return writeFile(t, "cosign.key", priv), pub
+}
+
+// signWith loads the key at path and signs digest with it.
+func signWith(t *testing.T, path, password, digest string) []byte {
+	t.Helper()
+	sv, err := LoadSigner(t.Context(), path, func() ([]byte, error) { return []byte(password), nil })
+	require.NoError(t, err)
+	b, err := Sign(t.Context(), sv, digest)
+	require.NoError(t, err)
+	return b
+}
+
+func TestSignVerifyRoundTrip(t *testing.T) {
+	for _, password := range []string{"", "hunter2"} {
+		t.Run("password="+password, func(t *testing.T) {
+			path, pub := newKey(t, password)
+			digest := digestOf(t, "weights v1")
+			b := signWith(t, path, password, digest)
+
+			var doc map[string]any
+			require.NoError(t, json.Unmarshal(b, &doc))
+			assert.Equal(t, "application/vnd.dev.sigstore.bundle.v0.3+json", doc["mediaType"])
+			id, err := KeyID(pub)
+			require.NoError(t, err)
+			hint := doc["verificationMaterial"].(map[string]any)["publicKey"].(map[string]any)["hint"]
+			assert.Equal(t, strings.TrimPrefix(id, "key:"), hint)
+
+			res, err := Verify(t.Context(), b, digest, Trust{Keys: []crypto.PublicKey{pub}})
+			require.NoError(t, err)
+			assert.Equal(t, Result{Identity: id, Digest: digest}, res)
+
+			// The bundle is a regular sigstore-go bundle with a message signature over the digest.
+			var pb bundle.Bundle
+			require.NoError(t, pb.UnmarshalJSON(b))
+			raw, err := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
+			require.NoError(t, err)
+			assert.Equal(t, raw, pb.GetMessageSignature().GetMessageDigest().GetDigest())
+		})
+	}
+}
+
+func TestVerifyTriesEveryKey(t *testing.T) {
+	path, pub := newKey(t, "")
+	_, other1 := newKey(t, "")
+	_, other2 := newKey(t, "")
+	digest := digestOf(t, "weights")
+	b := signWith(t, path, "", digest)
+
+	res, err := Verify(t.Context(), b, digest, Trust{Keys: []crypto.PublicKey{other1, pub, other2}})
+	require.NoError(t, err)
+	id, err := KeyID(pub)
+	require.NoError(t, err)
+	assert.Equal(t, id, res.Identity)
+
+	// A bundle whose hint names no trusted key still verifies by trying each key.
+	b = editBundle(t, b, func(doc map[string]any) {
+		doc["verificationMaterial"].(map[string]any)["publicKey"].(map[string]any)["hint"] = "something-else"
+	})
+	res, err = Verify(t.Context(), b, digest, Trust{Keys: []crypto.PublicKey{other1, pub}})
+	require.NoError(t, err)
+	assert.Equal(t, id, res.Identity)
+}
+
+// editBundle decodes a bundle as generic JSON, lets edit change it and encodes it again.
+func editBundle(t *testing.T, b []byte, edit func(doc map[string]any)) []byte {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	edit(doc)
+	out, err := json.Marshal(doc)
+	require.NoError(t, err)
+	return out
+}
+
+func rawDigest(t *testing.T, digest string) []byte {
+	t.Helper()
+	raw, err := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
+	require.NoError(t, err)
+	return raw
+}
+
+func TestVerifyFailures(t *testing.T) {
+	path, pub := newKey(t, "")
+	_, otherPub := newKey(t, "")
+	digest := digestOf(t, "weights v1")
+	otherDigest := digestOf(t, "weights v2")
+	good := signWith(t, path, "", digest)
+	trust := Trust{Keys: []crypto.PublicKey{pub}}
+
+	messageSignature := func(doc map[string]any) map[string]any {
+		return doc["messageSignature"].(map[string]any)
+	}
+	// tampered claims the bundle signs otherDigest, without re-signing.
+	tampered := editBundle(t, good, func(doc map[string]any) {
+		messageSignature(doc)["messageDigest"].(map[string]any)["digest"] =
+			base64.StdEncoding.EncodeToString(rawDigest(t, otherDigest))
+	})
+	badSig := editBundle(t, good, func(doc map[string]any) {
+		sig, err := base64.StdEncoding.DecodeString(messageSignature(doc)["signature"].(string))
+		require.NoError(t, err)
+		sig[len(sig)-1] ^= 0xff
+		messageSignature(doc)["signature"] = base64.StdEncoding.EncodeToString(sig)
+	})
+
+	tests := []struct {
+		name   string
+		bundle []byte
+		digest string
+		trust  Trust
+		want   error
+	}{
+		{"no trust", good, digest, Trust{}, ErrNoTrust},
+		{"root without identities", good, digest, Trust{Root: mustVirtualSigstore(t)}, ErrNoTrust},
+		{"bundle of another digest", signWith(t, path, "", otherDigest), digest, trust, ErrDigestMismatch},
+		{"tampered digest checked against the original", tampered, digest, trust, ErrDigestMismatch},
+		{"tampered digest checked against the claimed one", tampered, otherDigest, trust, ErrUntrusted},
+		{"tampered signature", badSig, digest, trust, ErrUntrusted},
+		{"wrong trusted key", good, digest, Trust{Keys: []crypto.PublicKey{otherPub}}, ErrUntrusted},
+		{"corrupted json", good[:len(good)/2], digest, trust, ErrBundleInvalid},
+		{"empty", nil, digest, trust, ErrBundleInvalid},
+		{"not a bundle", []byte(`{"hello":"world"}`), digest, trust, ErrBundleInvalid},
+		{"empty object", []byte(`{}`), digest, trust, ErrBundleInvalid},
+		{"wrong media type", editBundle(t, good, func(doc map[string]any) { doc["mediaType"] = "text/plain" }), digest, trust, ErrBundleInvalid},
+		{"no signature content", editBundle(t, good, func(doc map[string]any) { delete(doc, "messageSignature") }), digest, trust, ErrBundleInvalid},
+		{"no verification material", editBundle(t, good, func(doc map[string]any) { delete(doc, "verificationMaterial") }), digest, trust, ErrBundleInvalid},
+		{"keyless bundle with only keys", keylessBundle(t, mustVirtualSigstore(t), "a@example.com", "https://issuer.example", []byte("x")), digestOf(t, "x"), trust, ErrUntrusted},
+	}
+	sentinels := []error{ErrNoTrust, ErrBundleInvalid, ErrDigestMismatch, ErrUntrusted}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Verify(t.Context(), tt.bundle, tt.digest, tt.trust)
+			require.ErrorIs(t, err, tt.want)
+			assert.Equal(t, Result{}, res)
+			assert.NotContains(t, err.Error(), "\n", "error is not one line")
+			t.Log(err)
+			for _, s := range sentinels {
+				if s != tt.want {
+					assert.NotErrorIs(t, err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestBadDigestArgument(t *testing.T) {
+	path, pub := newKey(t, "")
+	sv, err := LoadSigner(t.Context(), path, nil)
+	require.NoError(t, err)
+	good := signWith(t, path, "", digestOf(t, "x"))
+	for _, d := range []string{"", "sha256:", "sha256:abc", "md5:" + strings.Repeat("a", 64),
+		"sha256:" + strings.Repeat("A", 64), "sha256:" + strings.Repeat("g", 64)} {
+		_, err := Sign(t.Context(), sv, d)
+		require.Error(t, err, d)
+		_, err = Verify(t.Context(), good, d, Trust{Keys: []crypto.PublicKey{pub}})
+		require.Error(t, err, d)
+	}
+}
+
+func TestParseIdentity(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Identity
+		wantErr bool
+	}{
+		{"https://token.actions.githubusercontent.com=https://github.com/o/r/.github/workflows/sign.yml@refs/heads/main",
+			Identity{"https://token.actions.githubusercontent.com", "https://github.com/o/r/.github/workflows/sign.yml@refs/heads/main"}, false},
+		{"https://accounts.google.com=me@example.com", Identity{"https://accounts.google.com", "me@example.com"}, false},
+		{"https://issuer=https://x/?a=b", Identity{"https://issuer", "https://x/?a=b"}, false},
+		{"no-separator", Identity{}, true},
+		{"=subject", Identity{}, true},
+		{"issuer=", Identity{}, true},
+		{"", Identity{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseIdentity(tt.in)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.in, got.String())
+		})
+	}
+}
+
+func mustVirtualSigstore(t *testing.T) *ca.VirtualSigstore {
+	t.Helper()
+	vs, err := ca.NewVirtualSigstore()
+	require.NoError(t, err)
+	return vs
+}
+
+// keylessBundle signs artifact with a Fulcio-style certificate for subject/issuer from vs and
+// returns a v0.3 bundle JSON with the certificate, an RFC 3161 timestamp and a Rekor entry
+// carrying both an inclusion promise and an inclusion proof, as the public-good instance writes.
+func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, subject, issuer string, artifact []byte) []byte {
+	t.Helper()
+	entity, err := vs.Sign(subject, issuer, artifact)
+	require.NoError(t, err)
+
+	vc, err := entity.VerificationContent()
+	require.NoError(t, err)
+	leaf := vc.Certificate()
+	require.NotNil(t, leaf)
+	sc, err := entity.SignatureContent()
+	require.NoError(t, err)
+	msg := sc.MessageSignatureContent()
+	require.NotNil(t, msg)
+	tsrs, err := entity.Timestamps()
+	require.NoError(t, err)
+	entries, err := entity.TlogEntries()
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+
+	// Rebuild the log entry at index 0 with its promise (SET) and a proof, since the entity's
+	// proto form carries neither.
+	tle := entries[0].TransparencyLogEntry()
+	body := tle.GetCanonicalizedBody()
+	logID, err := vs.RekorLogID()
+	require.NoError(t, err)
+	set, err := vs.RekorSignPayload(tlog.RekorPayload{
+		Body:           base64.StdEncoding.EncodeToString(body),
+		IntegratedTime: tle.GetIntegratedTime(),
+		LogIndex:       0,
+		LogID:          logID,
+	})
+	require.NoError(t, err)
+	proof, err := vs.GetInclusionProof(body)
+	require.NoError(t, err)
+	rootHash, err := hex.DecodeString(*proof.RootHash)
+	require.NoError(t, err)
+	hashes := make([][]byte, len(proof.Hashes))
+	for i, h := range proof.Hashes {
+		hashes[i], err = hex.DecodeString(h)
+		require.NoError(t, err)
+	}
+	logIDRaw, err := hex.DecodeString(logID)
+	require.NoError(t, err)
+
+	var timestamps []*protocommon.RFC3161SignedTimestamp
+	for _, ts := range tsrs {
+		timestamps = append(timestamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: ts})
+	}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_Certificate{
+				Certificate: &protocommon.X509Certificate{RawBytes: leaf.Raw},
+			},
+			TlogEntries: []*protorekor.TransparencyLogEntry{{
+				LogIndex:          0,
+				LogId:             &protocommon.LogId{KeyId: logIDRaw},
+				KindVersion:       &protorekor.KindVersion{Kind: "hashedrekord", Version: "0.0.1"},
+				IntegratedTime:    tle.GetIntegratedTime(),
+				InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: set},
+				CanonicalizedBody: body,
+				InclusionProof: &protorekor.InclusionProof{
+					LogIndex:   *proof.LogIndex,
+					RootHash:   rootHash,
+					TreeSize:   *proof.TreeSize,
+					Hashes:     hashes,
+					Checkpoint: &protorekor.Checkpoint{Envelope: *proof.Checkpoint},
+				},
+			}},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: timestamps},
+		},
+		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: msg.Digest()},
+			Signature:     msg.Signature(),
+		}},
+	}
+	out, err := protojson.Marshal(pb)
+	require.NoError(t, err)
+	return out
+}
+
+func TestVerifyKeyless(t *testing.T) {
+	vs := mustVirtualSigstore(t)
+	const (
+		issuer  = "https://token.actions.githubusercontent.com"
+		subject = "https://github.com/acme/models/.github/workflows/sign.yml@refs/heads/main"
+	)
+	artifact := []byte("model weights")
+	sum := sha256.Sum256(artifact)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	b := keylessBundle(t, vs, subject, issuer, artifact)
+
+	right := Identity{Issuer: issuer, Subject: subject}
+	wrongSubject := Identity{Issuer: issuer, Subject: "https://github.com/evil/models/.github/workflows/sign.yml@refs/heads/main"}
+	wrongIssuer := Identity{Issuer: "https://accounts.google.com", Subject: subject}
+
+	t.Run("right identity", func(t *testing.T) {
+		res, err := Verify(t.Context(), b, digest, Trust{Root: vs, Identities: []Identity{right}})
+		require.NoError(t, err)
+		assert.Equal(t, Result{Identity: issuer + "=" + subject, Digest: digest, Keyless: true}, res)
+	})
+	t.Run("one of several identities", func(t *testing.T) {
+		res, err := Verify(t.Context(), b, digest, Trust{Root: vs, Identities: []Identity{wrongSubject, right}})
+		require.NoError(t, err)
+		assert.Equal(t, issuer+"="+subject, res.Identity)
+	})
+	tests := []struct {
+		name   string
+		trust  Trust
+		digest string
+		want   error
+	}{
+		{"wrong subject", Trust{Root: vs, Identities: []Identity{wrongSubject}}, digest, ErrUntrusted},
+		{"wrong issuer", Trust{Root: vs, Identities: []Identity{wrongIssuer}}, digest, ErrUntrusted},
+		{"other sigstore", Trust{Root: mustVirtualSigstore(t), Identities: []Identity{right}}, digest, ErrUntrusted},
+		{"other digest", Trust{Root: vs, Identities: []Identity{right}}, digestOf(t, "other"), ErrDigestMismatch},
+		{"keys only", Trust{Keys: []crypto.PublicKey{mustPub(t)}}, digest, ErrUntrusted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Verify(t.Context(), b, tt.digest, tt.trust)
+			require.ErrorIs(t, err, tt.want)
+			assert.NotContains(t, err.Error(), "\n")
+			t.Log(err)
+		})
+	}
+}
+
+func mustPub(t *testing.T) crypto.PublicKey {
+	t.Helper()
+	_, pub := newKey(t, "")
+	return pub
+}
