@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	chdir  string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globalOptions{stdout: os.Stdout, stderr: os.Stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetOut(os.Stdout)
+	root.SetErr(os.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.err != nil {
+		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func newRootCmd(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cairn",
+		Short:         "Cairn keeps a git repository as the inventory of production ML models",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.chdir != "" {
+				if err := os.Chdir(g.chdir); err != nil {
+					return usageError(fmt.Errorf("--chdir: %w", err))
+				}
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError(fmt.Errorf("%w (see 'cairn %s --help')", err, cmd.Name()))
+	})
+	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
+	root.AddCommand(
+		newValidateCmd(g, nil),
+		newExportCmd(g, nil),
+		newInitCmd(g, nil),
+	)
+	// Unknown commands and bad arguments are usage errors.
+	for _, c := range root.Commands() {
+		c.Args = wrapArgs(c.Args)
+	}
+	root.Args = wrapArgs(cobra.NoArgs)
+	return root
+}
+
+func wrapArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	if v == nil {
+		return nil
+	}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageError(err)
+		}
+		return nil
+	}
+}

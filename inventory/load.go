@@ -1,0 +1,507 @@
+// Package inventory reads a model inventory, from the working tree or from a
+// git revision, and evaluates it against Cairn's schema: the repository
+// settings of inventory.cue and one CUE instance per model folder.
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/parser"
+
+	"github.com/cairnops/cairn/schema"
+)
+
+// ErrNoInventory is returned when the folder has no inventory.cue.
+var ErrNoInventory = errors.New("no inventory.cue: not a Cairn inventory")
+
+// NamePattern is what a model name must match.
+var NamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// SettingsFile is the repository settings file.
+const SettingsFile = "inventory.cue"
+
+// ModelsDir is the folder that holds one folder per model.
+const ModelsDir = "models"
+
+// Inventory is an evaluated inventory.
+type Inventory struct {
+	Source   *Source
+	Settings schema.Settings
+	// SettingsOK is false when inventory.cue has problems; Settings then
+	// holds the schema defaults.
+	SettingsOK bool
+	// Models holds every model folder, sorted by name, including those with
+	// problems (their Valid is false).
+	Models []*Model
+	// Problems are the schema problems of the whole inventory, in the order
+	// of Models, inventory.cue first.
+	Problems []Problem
+
+	settingsPos map[string]Position
+}
+
+// Model is one evaluated model folder.
+type Model struct {
+	schema.Model
+	// Name is the folder name.
+	Name string
+	// Dir is the folder, "models/<name>".
+	Dir string
+	// Files are the CUE files that make the model, the folder's own first.
+	Files []string
+	// Valid is true when the model unified with the schema without problems;
+	// only then is the embedded schema.Model filled in.
+	Valid bool
+
+	pos map[string]Position
+}
+
+// Pos returns where the value at path is set, or the closest enclosing value
+// that is set, or the model's first file. Path elements are field names and
+// list indexes, e.g. Pos("versions", "2.3.0", "artifact", "digest").
+func (m *Model) Pos(path ...string) Position {
+	for i := len(path); i > 0; i-- {
+		if p, ok := m.pos[strings.Join(path[:i], "\x00")]; ok {
+			return p
+		}
+	}
+	if len(m.Files) > 0 {
+		return Position{File: m.Files[0], Line: 1, Column: 1}
+	}
+	return Position{File: m.Dir}
+}
+
+// SettingsPos returns where the value at path of inventory.cue is set, or the
+// closest enclosing value, or the file itself.
+func (inv *Inventory) SettingsPos(path ...string) Position {
+	for i := len(path); i > 0; i-- {
+		if p, ok := inv.settingsPos[strings.Join(path[:i], "\x00")]; ok {
+			return p
+		}
+	}
+	return Position{File: SettingsFile, Line: 1, Column: 1}
+}
+
+// Model returns the model named name, or nil.
+func (inv *Inventory) Model(name string) *Model {
+	i := sort.Search(len(inv.Models), func(i int) bool { return inv.Models[i].Name >= name })
+	if i < len(inv.Models) && inv.Models[i].Name == name {
+		return inv.Models[i]
+	}
+	return nil
+}
+
+// Options tune Load.
+type Options struct {
+	// Workers is how many models are evaluated at once; default GOMAXPROCS.
+	Workers int
+	// Recycle is how many models a worker evaluates in one cue.Context
+	// before it starts a fresh one, since a context never frees memory;
+	// default 256.
+	Recycle int
+	// Only limits evaluation to these model names; empty means all.
+	Only []string
+	// Visit, when set, is called in the evaluating worker with every valid
+	// model and its live evaluated value (unified with the schema). Calls
+	// run concurrently; the value must not be kept after Visit returns.
+	Visit func(m *Model, v cue.Value)
+}
+
+// Load reads and evaluates the inventory of src. Problems with the
+// inventory's content are returned in Inventory.Problems, not as an error;
+// the error is for an inventory that cannot be read at all (ErrNoInventory,
+// I/O, a cancelled ctx).
+func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
+	inv := &Inventory{Source: src}
+	settingsSrc, err := fs.ReadFile(src.FS, SettingsFile)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNoInventory
+		}
+		return nil, fmt.Errorf("reading %s: %w", SettingsFile, err)
+	}
+	inv.loadSettings(settingsSrc)
+
+	defaults, err := readDefaults(src.FS)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := fs.ReadDir(src.FS, ModelsDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
+	}
+	only := map[string]bool{}
+	for _, n := range opts.Only {
+		only[n] = true
+	}
+	for _, e := range entries {
+		if !e.IsDir() || (len(only) > 0 && !only[e.Name()]) {
+			continue
+		}
+		inv.Models = append(inv.Models, &Model{Name: e.Name(), Dir: path.Join(ModelsDir, e.Name())})
+	}
+	sort.Slice(inv.Models, func(i, j int) bool { return inv.Models[i].Name < inv.Models[j].Name })
+
+	problems := make([][]Problem, len(inv.Models))
+	if err := evaluate(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
+		return nil, err
+	}
+	for _, p := range problems {
+		inv.Problems = append(inv.Problems, p...)
+	}
+	return inv, nil
+}
+
+type sourceFile struct {
+	name string
+	src  []byte
+}
+
+// readDefaults reads models/*.cue, the defaults every model unifies with.
+func readDefaults(fsys fs.FS) ([]sourceFile, error) {
+	entries, err := fs.ReadDir(fsys, ModelsDir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
+	}
+	var out []sourceFile
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".cue") {
+			continue
+		}
+		name := path.Join(ModelsDir, e.Name())
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		out = append(out, sourceFile{name: name, src: b})
+	}
+	return out, nil
+}
+
+// evaluate runs the models through workers, each with its own cue.Context.
+func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*Model, problems [][]Problem, opts Options) error {
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if workers > len(models) {
+		workers = len(models)
+	}
+	recycle := opts.Recycle
+	if recycle <= 0 {
+		recycle = 256
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var firstErr error
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ev *evaluator
+			done := 0
+			for i := range next {
+				if ev == nil || done >= recycle {
+					var err error
+					if ev, err = newEvaluator(); err != nil {
+						errOnce.Do(func() { firstErr = err })
+						continue
+					}
+					done = 0
+				}
+				done++
+				p, err := ev.model(fsys, defaults, models[i], opts.Visit)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				problems[i] = p
+			}
+		}()
+	}
+	var err error
+feed:
+	for i := range models {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return firstErr
+}
+
+type evaluator struct {
+	ctx    *cue.Context
+	schema *schema.Schema
+}
+
+func newEvaluator() (*evaluator, error) {
+	c := cuecontext.New()
+	s, err := schema.Compile(c)
+	if err != nil {
+		return nil, err
+	}
+	return &evaluator{ctx: c, schema: s}, nil
+}
+
+// model evaluates one model folder. Problems with its content are returned
+// as problems; the error is for files that cannot be read.
+func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit func(*Model, cue.Value)) ([]Problem, error) {
+	entries, err := fs.ReadDir(fsys, m.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", m.Dir, err)
+	}
+	var own []sourceFile
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".cue") {
+			continue
+		}
+		name := path.Join(m.Dir, e.Name())
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			if errors.Is(err, fs.ErrPermission) || !errors.Is(err, fs.ErrNotExist) {
+				return []Problem{{Model: m.Name, Pos: Position{File: name}, Message: "file cannot be read inside the repository: " + unwrapPathError(err)}}, nil
+			}
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		own = append(own, sourceFile{name: name, src: b})
+		m.Files = append(m.Files, name)
+	}
+	for _, d := range defaults {
+		m.Files = append(m.Files, d.name)
+	}
+	if len(own) == 0 {
+		return []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
+	}
+	first := Position{File: own[0].name, Line: 1, Column: 1}
+	var problems []Problem
+	if !NamePattern.MatchString(m.Name) {
+		problems = append(problems, Problem{Model: m.Name, Pos: first,
+			Message: fmt.Sprintf("model folder name %q is not a valid model name: want lower-case letters, digits and inner dashes, at most 63 characters", m.Name)})
+	}
+
+	inst := build.NewContext().NewInstance(m.Dir, nil)
+	for _, f := range append(own, defaults...) {
+		file, err := parser.ParseFile(f.name, f.src, parser.ParseComments)
+		if err != nil {
+			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
+			continue
+		}
+		if pkg := file.PackageName(); pkg != "model" {
+			problems = append(problems, Problem{Model: m.Name, Pos: packagePos(file, f.name),
+				Message: fmt.Sprintf("package %q: model files are package model", pkg)})
+			continue
+		}
+		if err := inst.AddSyntax(file); err != nil {
+			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
+		}
+	}
+	if len(problems) > 0 {
+		return problems, nil
+	}
+	data := ev.ctx.BuildInstance(inst)
+	if err := data.Err(); err != nil {
+		return cueProblems(m.Name, err, data, first), nil
+	}
+	v := data.Unify(ev.schema.Model)
+	if err := v.Validate(cue.All()); err != nil {
+		problems = append(problems, cueProblems(m.Name, err, data, first)...)
+	}
+	problems = append(problems, incomplete(m.Name, v, data, first)...)
+	m.pos = positions(data)
+	if len(problems) > 0 {
+		return problems, nil
+	}
+	if err := v.Decode(&m.Model); err != nil {
+		return cueProblems(m.Name, err, data, first), nil
+	}
+	if problems := pathProblems(fsys, m); len(problems) > 0 {
+		return problems, nil
+	}
+	m.Valid = true
+	if visit != nil {
+		visit(m, v)
+	}
+	return nil, nil
+}
+
+func unwrapPathError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func packagePos(f *ast.File, name string) Position {
+	for _, d := range f.Decls {
+		if p, ok := d.(*ast.Package); ok {
+			if pos := positionOf(p.Name.Pos()); pos.IsValid() {
+				return pos
+			}
+		}
+	}
+	return Position{File: name, Line: 1, Column: 1}
+}
+
+// positions indexes where every field and list element of v is set.
+func positions(v cue.Value) map[string]Position {
+	out := map[string]Position{}
+	var walk func(v cue.Value, key string)
+	walk = func(v cue.Value, key string) {
+		if key != "" {
+			if p := positionOf(v.Pos()); p.IsValid() {
+				out[key] = p
+			}
+		}
+		sep := ""
+		if key != "" {
+			sep = "\x00"
+		}
+		switch v.Kind() {
+		case cue.StructKind:
+			it, err := v.Fields()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				walk(it.Value(), key+sep+it.Selector().Unquoted())
+			}
+		case cue.ListKind:
+			it, err := v.List()
+			if err != nil {
+				return
+			}
+			for i := 0; it.Next(); i++ {
+				walk(it.Value(), fmt.Sprintf("%s%s%d", key, sep, i))
+			}
+		}
+	}
+	walk(v, "")
+	return out
+}
+
+// loadSettings evaluates inventory.cue against #Settings.
+func (inv *Inventory) loadSettings(src []byte) {
+	ev, err := newEvaluator()
+	if err != nil {
+		inv.Problems = append(inv.Problems, Problem{Pos: Position{File: SettingsFile}, Message: err.Error()})
+		return
+	}
+	fallback := Position{File: SettingsFile, Line: 1, Column: 1}
+	def := ev.schema.Settings
+	f, err := parser.ParseFile(SettingsFile, src, parser.ParseComments)
+	if err != nil {
+		inv.Problems = append(inv.Problems, cueProblems("", err, cue.Value{}, fallback)...)
+		_ = def.Decode(&inv.Settings)
+		return
+	}
+	if pkg := f.PackageName(); pkg != "inventory" {
+		inv.Problems = append(inv.Problems, Problem{Pos: packagePos(f, SettingsFile),
+			Message: fmt.Sprintf("package %q: inventory.cue is package inventory", pkg)})
+	}
+	data := ev.ctx.BuildFile(f)
+	if err := data.Err(); err != nil {
+		inv.Problems = append(inv.Problems, cueProblems("", err, data, fallback)...)
+		_ = def.Decode(&inv.Settings)
+		return
+	}
+	v := data.Unify(def)
+	var problems []Problem
+	if err := v.Validate(cue.All()); err != nil {
+		problems = append(problems, cueProblems("", err, data, fallback)...)
+	}
+	problems = append(problems, incomplete("", v, data, fallback)...)
+	inv.settingsPos = positions(data)
+	if len(problems) == 0 {
+		if err := v.Decode(&inv.Settings); err != nil {
+			problems = append(problems, cueProblems("", err, data, fallback)...)
+		}
+	}
+	if len(problems) > 0 {
+		inv.Problems = append(inv.Problems, problems...)
+		_ = def.Decode(&inv.Settings)
+		return
+	}
+	for name, t := range inv.Settings.Targets {
+		var cfg map[string]any
+		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
+			for _, k := range []string{"stage", "kind", "onDrift"} {
+				delete(cfg, k)
+			}
+			t.Config = cfg
+			inv.Settings.Targets[name] = t
+		}
+	}
+	inv.SettingsOK = true
+}
+
+// FilePrefix starts an artifact URI that names a file in the repository.
+const FilePrefix = "file://"
+
+// pathProblems checks every repository path the model names: file://
+// artifact URIs and the card's documents, when they are not URLs.
+func pathProblems(fsys fs.FS, m *Model) []Problem {
+	var out []Problem
+	check := func(p string, at ...string) {
+		if err := checkPath(fsys, p); err != nil {
+			out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...), Message: strings.Join(at, ".") + ": " + err.Error()})
+		}
+	}
+	versions := make([]string, 0, len(m.Versions))
+	for v := range m.Versions {
+		versions = append(versions, v)
+	}
+	sort.Strings(versions)
+	for _, v := range versions {
+		if uri := m.Versions[v].Artifact.URI; strings.HasPrefix(uri, FilePrefix) {
+			check(strings.TrimPrefix(uri, FilePrefix), "versions", v, "artifact", "uri")
+		}
+	}
+	docs := []struct {
+		p    string
+		path []string
+	}{{m.Card.Risk.Assessment, []string{"card", "risk", "assessment"}}}
+	if m.Card.Validation != nil {
+		docs = append(docs, struct {
+			p    string
+			path []string
+		}{m.Card.Validation.Report, []string{"card", "validation", "report"}})
+	}
+	if m.Card.Privacy != nil {
+		docs = append(docs, struct {
+			p    string
+			path []string
+		}{m.Card.Privacy.DPIA, []string{"card", "privacy", "dpia"}})
+	}
+	for _, d := range docs {
+		if d.p != "" && !strings.Contains(d.p, "://") {
+			check(d.p, d.path...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,272 @@
+package inventory
+
+import (
+	"fmt"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
+
+	"github.com/cairnops/cairn/schema"
+)
+
+// Position is a place in an inventory file. Line and Column are 1-based;
+// zero when the place is a folder rather than a file.
+type Position struct {
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+// String returns "file:line:col", or just the file when there is no line.
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// IsValid reports whether p names a file.
+func (p Position) IsValid() bool { return p.File != "" }
+
+func positionOf(p token.Pos) Position {
+	if !p.IsValid() || p.Filename() == "" || strings.HasPrefix(p.Filename(), schema.FilePrefix) {
+		return Position{}
+	}
+	return Position{File: p.Filename(), Line: p.Line(), Column: p.Column()}
+}
+
+// Problem is a schema problem of the inventory: a file that does not parse,
+// a value that does not unify with the schema, a missing field, a name or a
+// path that is not allowed.
+type Problem struct {
+	// Model is the model the problem belongs to; empty for inventory.cue.
+	Model   string
+	Pos     Position
+	Message string
+}
+
+func (p Problem) String() string { return p.Pos.String() + ": " + p.Message }
+
+// cueProblems turns a CUE error into problems, one per path, placed in the
+// inventory's files rather than the schema's. data is the inventory's own
+// value (before unification with the schema), used to place errors whose
+// only positions are in the schema; fallback places the rest.
+func cueProblems(model string, err error, data cue.Value, fallback Position) []Problem {
+	type group struct {
+		path  string
+		errs  []errors.Error
+		order int
+	}
+	var groups []*group
+	byPath := map[string]*group{}
+	for _, e := range errors.Errors(err) {
+		p := strings.Join(e.Path(), ".")
+		g := byPath[p]
+		if g == nil {
+			g = &group{path: p, order: len(groups)}
+			byPath[p] = g
+			groups = append(groups, g)
+		}
+		g.errs = append(g.errs, e)
+	}
+	var out []Problem
+	for _, g := range groups {
+		pos := Position{}
+		for _, e := range g.errs {
+			if pos = firstInputPosition(e); pos.IsValid() {
+				break
+			}
+		}
+		if !pos.IsValid() {
+			pos = dataPosition(data, g.errs[0].Path())
+		}
+		if !pos.IsValid() {
+			pos = fallback
+		}
+		out = append(out, Problem{Model: model, Pos: pos, Message: groupMessage(g.path, g.errs, data)})
+	}
+	return out
+}
+
+func firstInputPosition(e errors.Error) Position {
+	if p := positionOf(e.Position()); p.IsValid() {
+		return p
+	}
+	for _, ip := range e.InputPositions() {
+		if p := positionOf(ip); p.IsValid() {
+			return p
+		}
+	}
+	return Position{}
+}
+
+// dataPosition is the position of the deepest part of path present in data.
+func dataPosition(data cue.Value, path []string) Position {
+	for i := len(path); i >= 0; i-- {
+		v := data.LookupPath(cue.MakePath(selectors(path[:i])...))
+		if !v.Exists() {
+			continue
+		}
+		if p := positionOf(v.Pos()); p.IsValid() {
+			return p
+		}
+	}
+	return Position{}
+}
+
+func selectors(path []string) []cue.Selector {
+	sels := make([]cue.Selector, 0, len(path))
+	for _, p := range path {
+		if sel, ok := indexSelector(p); ok {
+			sels = append(sels, sel)
+			continue
+		}
+		sels = append(sels, cue.Str(strings.Trim(p, `"`)))
+	}
+	return sels
+}
+
+func indexSelector(p string) (cue.Selector, bool) {
+	n := 0
+	if p == "" {
+		return cue.Selector{}, false
+	}
+	for _, r := range p {
+		if r < '0' || r > '9' {
+			return cue.Selector{}, false
+		}
+		n = n*10 + int(r-'0')
+	}
+	return cue.Index(n), true
+}
+
+// groupMessage writes one message for all errors at one path. An empty
+// disjunction (an enum violation, a value of the wrong type against a
+// default) becomes "value is not allowed, want A | B" instead of one
+// "conflicting values" line per alternative.
+func groupMessage(path string, errs []errors.Error, data cue.Value) string {
+	var alts []string
+	var got string
+	for _, e := range errs {
+		format, args := e.Msg()
+		if format == "conflicting values %s and %s" && len(args) == 2 {
+			a, b := fmt.Sprint(args[0]), fmt.Sprint(args[1])
+			if got == "" {
+				if v := data.LookupPath(cue.MakePath(selectors(e.Path())...)); v.Exists() {
+					got = fmt.Sprint(v)
+				}
+			}
+			switch got {
+			case a:
+				alts = append(alts, b)
+			case b:
+				alts = append(alts, a)
+			}
+		}
+	}
+	prefix := ""
+	if path != "" {
+		prefix = path + ": "
+	}
+	if len(errs) > 1 && len(alts) > 0 && len(alts) == countConflicts(errs) {
+		return fmt.Sprintf("%s%s is not allowed, want %s", prefix, got, strings.Join(dedupe(alts), " | "))
+	}
+	// Skip the "N errors in empty disjunction:" header when details follow.
+	e := errs[0]
+	if len(errs) > 1 {
+		e = errs[1]
+	}
+	format, args := e.Msg()
+	return prefix + fmt.Sprintf(format, args...)
+}
+
+func countConflicts(errs []errors.Error) int {
+	n := 0
+	for _, e := range errs {
+		if format, _ := e.Msg(); format == "conflicting values %s and %s" {
+			n++
+		}
+	}
+	return n
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// incomplete walks the unified value v and reports every field that has no
+// concrete value: a required field the inventory does not set, or one it
+// sets to a type only. CUE reports these only when no other error exists;
+// Cairn reports all problems at once.
+func incomplete(model string, v, data cue.Value, fallback Position) []Problem {
+	var out []Problem
+	seen := map[string]bool{}
+	var walk func(v cue.Value, path []string)
+	walk = func(v cue.Value, path []string) {
+		if v.Err() != nil {
+			return
+		}
+		switch v.IncompleteKind() {
+		case cue.StructKind:
+			if v.Kind() == cue.StructKind {
+				it, err := v.Fields()
+				if err != nil {
+					return
+				}
+				for it.Next() {
+					walk(it.Value(), append(path, it.Selector().String()))
+				}
+				return
+			}
+		case cue.ListKind:
+			if v.Kind() == cue.ListKind {
+				it, err := v.List()
+				if err != nil {
+					return
+				}
+				for i := 0; it.Next(); i++ {
+					walk(it.Value(), append(path, fmt.Sprint(i)))
+				}
+				return
+			}
+		}
+		d, _ := v.Default()
+		if d.IsConcrete() {
+			return
+		}
+		// Report at the first part of the path the inventory does not set.
+		missing := len(path)
+		for i := 1; i <= len(path); i++ {
+			if !data.LookupPath(cue.MakePath(selectors(path[:i])...)).Exists() {
+				missing = i
+				break
+			}
+		}
+		p := strings.Join(path[:missing], ".")
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		pos := dataPosition(data, path[:missing])
+		if !pos.IsValid() {
+			pos = fallback
+		}
+		msg := fmt.Sprintf("%s: missing required field", p)
+		if missing == len(path) && data.LookupPath(cue.MakePath(selectors(path)...)).Exists() {
+			msg = fmt.Sprintf("%s: incomplete value %v", p, d)
+		}
+		out = append(out, Problem{Model: model, Pos: pos, Message: msg})
+	}
+	walk(v, nil)
+	return out
+}

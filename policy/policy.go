@@ -1,0 +1,145 @@
+// Package policy checks an evaluated inventory against governance rules:
+// Cairn's built-in rules and the organisation's own rules in policies/*.cue.
+// It turns what it finds into findings placed at file:line:col.
+package policy
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/cairnops/cairn/inventory"
+)
+
+// Severity is how much a finding matters.
+type Severity string
+
+// Severities, as set per rule by `rules: <id>: severity` in inventory.cue.
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+	Off     Severity = "off"
+)
+
+// Finding is one governance problem.
+type Finding struct {
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	Model    string   `json:"model,omitempty"`
+	File     string   `json:"file,omitempty"`
+	Line     int      `json:"line,omitempty"`
+	Column   int      `json:"column,omitempty"`
+	Message  string   `json:"message"`
+}
+
+// Pos returns the finding's place as an inventory.Position.
+func (f Finding) Pos() inventory.Position {
+	return inventory.Position{File: f.File, Line: f.Line, Column: f.Column}
+}
+
+// String returns "file:line:col: message (rule)", with "warning: " before
+// the message of a warning.
+func (f Finding) String() string {
+	s := ""
+	if f.File != "" {
+		s = f.Pos().String() + ": "
+	}
+	if f.Severity == Warning {
+		s += "warning: "
+	}
+	return s + f.Message + " (" + f.Rule + ")"
+}
+
+// Report is the result of Evaluate.
+type Report struct {
+	Revision string    `json:"revision"`
+	Models   int       `json:"models"`
+	Findings []Finding `json:"findings"`
+	Summary  Summary   `json:"summary"`
+}
+
+// Summary counts a report's findings.
+type Summary struct {
+	Errors   int `json:"errors"`
+	Warnings int `json:"warnings"`
+}
+
+// Options are the inputs of Evaluate beyond the inventory.
+type Options struct {
+	// Base is the inventory at the base revision, for the diff-aware rules;
+	// nil skips them.
+	Base *inventory.Inventory
+	// Now is the time review-due compares with; zero means time.Now().
+	Now time.Time
+}
+
+// Rule is a built-in governance rule.
+type Rule struct {
+	ID          string   `json:"id"`
+	Severity    Severity `json:"severity"`
+	Description string   `json:"description"`
+	// check returns findings without severity; Evaluate fills it in.
+	check func(c *checkContext) []Finding
+}
+
+type checkContext struct {
+	inv  *inventory.Inventory
+	opts Options
+}
+
+// finding makes a finding of rule at pos.
+func finding(rule, model string, pos inventory.Position, msg string) Finding {
+	return Finding{Rule: rule, Model: model, File: pos.File, Line: pos.Line, Column: pos.Column, Message: msg}
+}
+
+// Rules returns the built-in rules in a stable order.
+func Rules() []Rule { return builtin }
+
+// Evaluate runs every rule on inv and returns the findings, sorted by file
+// and position, with the severities inventory.cue sets.
+func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Report, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	c := &checkContext{inv: inv, opts: opts}
+	var findings []Finding
+	for _, r := range builtin {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sev := r.Severity
+		if o, ok := inv.Settings.Rules[r.ID]; ok && o.Severity != "" && r.ID != "schema" {
+			sev = Severity(o.Severity)
+		}
+		if sev == Off {
+			continue
+		}
+		for _, f := range r.check(c) {
+			f.Severity = sev
+			findings = append(findings, f)
+		}
+	}
+	sort.SliceStable(findings, func(i, j int) bool {
+		a, b := findings[i], findings[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	rep := &Report{Revision: inv.Source.Revision, Models: len(inv.Models), Findings: findings}
+	if rep.Findings == nil {
+		rep.Findings = []Finding{}
+	}
+	for _, f := range findings {
+		switch f.Severity {
+		case Error:
+			rep.Summary.Errors++
+		case Warning:
+			rep.Summary.Warnings++
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,64 @@
+// Package schema embeds Cairn's CUE schema for a model inventory and the Go
+// types an evaluated model and the repository settings decode into.
+//
+// The CUE files are the single source of truth: Go code decodes values that
+// the schema has already checked and never re-validates the same fields.
+package schema
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/parser"
+)
+
+//go:embed *.cue
+var files embed.FS
+
+// FilePrefix starts the file name of every schema file in CUE positions, so
+// that callers can tell a position in the schema from one in the inventory.
+const FilePrefix = "$cairn/schema/"
+
+// Schema is the compiled schema in one cue.Context.
+type Schema struct {
+	// Model is #Model, the definition every model folder unifies with.
+	Model cue.Value
+	// Settings is #Settings, the definition inventory.cue unifies with.
+	Settings cue.Value
+}
+
+// Compile builds the embedded schema in ctx. It returns an error only if the
+// embedded files are broken, which tests rule out.
+func Compile(ctx *cue.Context) (*Schema, error) {
+	names, err := fs.Glob(files, "*.cue")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	inst := build.NewContext().NewInstance(FilePrefix, nil)
+	for _, name := range names {
+		src, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := parser.ParseFile(FilePrefix+name, src, parser.ParseComments)
+		if err != nil {
+			return nil, fmt.Errorf("parsing embedded schema: %w", err)
+		}
+		if err := inst.AddSyntax(f); err != nil {
+			return nil, fmt.Errorf("adding embedded schema: %w", err)
+		}
+	}
+	v := ctx.BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("building embedded schema: %w", err)
+	}
+	return &Schema{
+		Model:    v.LookupPath(cue.ParsePath("#Model")),
+		Settings: v.LookupPath(cue.ParsePath("#Settings")),
+	}, nil
+}
