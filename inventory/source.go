@@ -346,4 +346,3 @@ func (s *Source) ReadFile(p string) ([]byte, error) {
 func (s *Source) OpenFile(p string) (fs.File, error) {
 	return s.FS.Open(p)
 }
-

@@ -3,8 +3,10 @@ package signing
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -106,19 +108,30 @@ func TestLoadSignerEncrypted(t *testing.T) {
 }
 
 func TestLoadSignerFormats(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	p384Key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
-	sec1, err := x509.MarshalECPrivateKey(key)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	pkcs8 := func(k crypto.PrivateKey) []byte {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		require.NoError(t, err)
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	}
+	sec1, err := x509.MarshalECPrivateKey(ecKey)
 	require.NoError(t, err)
 
 	tests := []struct {
 		name string
 		pem  []byte
+		pub  crypto.PublicKey
 	}{
-		{"pkcs8", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})},
-		{"ec private key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})},
+		{"pkcs8 p256", pkcs8(ecKey), &ecKey.PublicKey},
+		{"ec private key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}), &ecKey.PublicKey},
+		{"pkcs8 p384", pkcs8(p384Key), &p384Key.PublicKey},
+		{"pkcs8 rsa", pkcs8(rsaKey), &rsaKey.PublicKey},
+		{"rsa private key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}), &rsaKey.PublicKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,19 +142,36 @@ func TestLoadSignerFormats(t *testing.T) {
 			require.NoError(t, err)
 			pub, err := sv.PublicKey()
 			require.NoError(t, err)
-			assert.True(t, key.PublicKey.Equal(pub))
+			assert.True(t, tt.pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(pub))
 
 			// The loaded key signs bundles that verify against its public key.
 			digest := digestOf(t, "model weights")
 			b, err := Sign(t.Context(), sv, digest)
 			require.NoError(t, err)
-			res, err := Verify(t.Context(), b, digest, Trust{Keys: []crypto.PublicKey{&key.PublicKey}})
+			res, err := Verify(t.Context(), b, digest, Trust{Keys: []crypto.PublicKey{tt.pub}})
 			require.NoError(t, err)
-			id, err := KeyID(&key.PublicKey)
+			id, err := KeyID(tt.pub)
 			require.NoError(t, err)
 			assert.Equal(t, id, res.Identity)
 		})
 	}
+}
+
+func TestSignRefusesEd25519(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	sv, err := LoadSigner(t.Context(), writeFile(t, "k.pem", pkcs8PEM(t, priv)), nil)
+	require.NoError(t, err)
+	_, err = Sign(t.Context(), sv, digestOf(t, "x"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ed25519")
+}
+
+func pkcs8PEM(t *testing.T, k crypto.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 func TestLoadSignerBadInput(t *testing.T) {

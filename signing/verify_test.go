@@ -8,13 +8,17 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -65,6 +69,18 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			raw, err := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
 			require.NoError(t, err)
 			assert.Equal(t, raw, pb.GetMessageSignature().GetMessageDigest().GetDigest())
+
+			// ... so sigstore-go verifies it against the artifact itself, as cosign verify-blob does.
+			sv, err := signature.LoadVerifier(pub, crypto.SHA256)
+			require.NoError(t, err)
+			key := root.NewExpiringKey(sv, time.Time{}, time.Time{})
+			v, err := verify.NewVerifier(root.NewTrustedPublicKeyMaterial(
+				func(string) (root.TimeConstrainedVerifier, error) { return key, nil }), verify.WithNoObserverTimestamps())
+			require.NoError(t, err)
+			_, err = v.Verify(&pb, verify.NewPolicy(verify.WithArtifact(strings.NewReader("weights v1")), verify.WithKey()))
+			require.NoError(t, err)
+			_, err = v.Verify(&pb, verify.NewPolicy(verify.WithArtifact(strings.NewReader("weights v2")), verify.WithKey()))
+			require.Error(t, err)
 		})
 	}
 }
