@@ -353,6 +353,7 @@ func (c *Client) UpsertComment(ctx context.Context, number int, marker, body str
 	if marker == "" {
 		return errors.New("upsert comment: empty marker")
 	}
+	body = MaskToken(body, c.token)
 	if !strings.Contains(body, marker) {
 		body = marker + "\n" + body
 	}
@@ -422,9 +423,9 @@ func (c *Client) Resolve(ctx context.Context, branch, comment string) (closed bo
 	n := pr.GetNumber()
 	if comment != "" {
 		marker := fmt.Sprintf("<!-- cairn:resolved %s -->", branch)
-		body := comment
+		body := MaskToken(comment, c.token)
 		if !strings.Contains(body, marker) {
-			body = trimBody(comment + "\n\n" + marker)
+			body = trimBody(body + "\n\n" + marker)
 		}
 		if _, err := c.upsertComment(ctx, n, marker, body); err != nil {
 			return false, err

@@ -182,6 +182,8 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 	if p.Labels == nil {
 		p.Labels = DefaultLabels
 	}
+	// What goes to GitHub never carries the token, whatever the caller wrote.
+	p.Title, p.Body = MaskToken(p.Title, c.token), MaskToken(p.Body, c.token)
 	hash := p.ContentHash()
 	log := c.logger.With("branch", p.Branch)
 

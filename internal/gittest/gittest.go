@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,6 +97,7 @@ func NewRemote(t testing.TB, opts ...Option) *Remote {
 			"HOME=" + root,
 			"GIT_CONFIG_NOSYSTEM=1",
 		},
+		Stderr: logWriter{t},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.requests.Add(1)
@@ -112,6 +114,14 @@ func NewRemote(t testing.TB, opts ...Option) *Remote {
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL + "/repo.git"
 	return r
+}
+
+// logWriter sends git http-backend's stderr to the test log.
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Logf("git http-backend: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // Requests returns how many HTTP requests the remote has received.
