@@ -148,10 +148,25 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		only[n] = true
 	}
 	for _, e := range entries {
-		if !e.IsDir() || (len(only) > 0 && !only[e.Name()]) {
+		if len(only) > 0 && !only[e.Name()] {
 			continue
 		}
-		inv.Models = append(inv.Models, &Model{Name: e.Name(), Dir: path.Join(ModelsDir, e.Name())})
+		dir := path.Join(ModelsDir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			// A linked model folder counts only while it stays inside the repository.
+			fi, err := fs.Stat(src.FS, dir)
+			if err != nil {
+				inv.Problems = append(inv.Problems, Problem{Model: e.Name(), Pos: Position{File: dir},
+					Message: "symbolic link leaves the repository or does not resolve"})
+				continue
+			}
+			if !fi.IsDir() {
+				continue
+			}
+		} else if !e.IsDir() {
+			continue
+		}
+		inv.Models = append(inv.Models, &Model{Name: e.Name(), Dir: dir})
 	}
 	sort.Slice(inv.Models, func(i, j int) bool { return inv.Models[i].Name < inv.Models[j].Name })
 
@@ -469,7 +484,7 @@ func pathProblems(fsys fs.FS, m *Model) []Problem {
 	var out []Problem
 	check := func(p string, at ...string) {
 		if err := checkPath(fsys, p); err != nil {
-			out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...), Message: strings.Join(at, ".") + ": " + err.Error()})
+			out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...), Message: cue.MakePath(selectors(at)...).String() + ": " + err.Error()})
 		}
 	}
 	versions := make([]string, 0, len(m.Versions))

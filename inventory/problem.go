@@ -151,7 +151,7 @@ func groupMessage(path string, errs []errors.Error, data cue.Value) string {
 	var got string
 	for _, e := range errs {
 		format, args := e.Msg()
-		if format == "conflicting values %s and %s" && len(args) == 2 {
+		if strings.HasPrefix(format, "conflicting values %s and %s") && len(args) >= 2 {
 			a, b := fmt.Sprint(args[0]), fmt.Sprint(args[1])
 			if got == "" {
 				if v := data.LookupPath(cue.MakePath(selectors(e.Path())...)); v.Exists() {
@@ -185,7 +185,7 @@ func groupMessage(path string, errs []errors.Error, data cue.Value) string {
 func countConflicts(errs []errors.Error) int {
 	n := 0
 	for _, e := range errs {
-		if format, _ := e.Msg(); format == "conflicting values %s and %s" {
+		if format, _ := e.Msg(); strings.HasPrefix(format, "conflicting values %s and %s") {
 			n++
 		}
 	}

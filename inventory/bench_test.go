@@ -1,0 +1,42 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/cairnops/cairn/internal/invgen"
+)
+
+func writeInventory(t testing.TB, dir string, n int) {
+	t.Helper()
+	if _, err := invgen.Write(dir, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkLoad measures cold evaluation of a generated inventory. The
+// whole-binary comparison with `cue vet` is bench/validate.sh.
+func BenchmarkLoad(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("models=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			writeInventory(b, dir, n)
+			src, err := OpenWorktree(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				inv, err := Load(context.Background(), src, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(inv.Problems) > 0 {
+					b.Fatal(inv.Problems[0])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/model")
+		})
+	}
+}

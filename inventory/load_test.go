@@ -1,0 +1,57 @@
+package inventory
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadQuickstart(t *testing.T) {
+	src, err := OpenWorktree(filepath.Join("..", "examples", "quickstart"))
+	require.NoError(t, err)
+	inv, err := Load(context.Background(), src, Options{})
+	require.NoError(t, err)
+	assert.Empty(t, inv.Problems)
+	require.Len(t, inv.Models, 3)
+	fd := inv.Model("fraud-detector")
+	require.NotNil(t, fd)
+	assert.True(t, fd.Valid)
+	assert.Equal(t, "2.3.0", fd.Stages["production"])
+	assert.Equal(t, "proprietary", fd.Card.License, "models/defaults.cue applies to every model")
+	assert.Equal(t, "default", fd.Monitors["auc"].Source, "schema defaults are filled in")
+	assert.Equal(t, "models/fraud-detector/model.cue", fd.Pos("versions", "2.3.0", "artifact", "digest").File)
+	assert.Greater(t, fd.Pos("versions", "2.3.0", "artifact", "digest").Line, 1)
+	assert.Equal(t, "production", inv.Settings.Targets["prod-local"].Config["path"])
+	assert.True(t, inv.SettingsOK)
+}
+
+func TestLoadRecyclesContexts(t *testing.T) {
+	dir := t.TempDir()
+	writeInventory(t, dir, 40)
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	// A context per 3 models must give the same result as one for all.
+	a, err := Load(context.Background(), src, Options{Workers: 2, Recycle: 3})
+	require.NoError(t, err)
+	b, err := Load(context.Background(), src, Options{Workers: 1, Recycle: 1000})
+	require.NoError(t, err)
+	require.Len(t, a.Models, 40)
+	for i := range a.Models {
+		assert.Equal(t, b.Models[i].Model, a.Models[i].Model)
+		assert.True(t, a.Models[i].Valid)
+	}
+}
+
+func TestLoadCancelled(t *testing.T) {
+	dir := t.TempDir()
+	writeInventory(t, dir, 10)
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = Load(ctx, src, Options{})
+	assert.ErrorIs(t, err, context.Canceled)
+}
