@@ -140,3 +140,35 @@ func TestFailureInjectionIsSeeded(t *testing.T) {
 	assert.Greater(t, kinds[""], 0)
 	assert.Greater(t, kinds[githubtest.InjectSecondaryRateLimit], 0)
 }
+
+// recordingTB records Errorf calls instead of failing the test.
+type recordingTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func TestUnexpectedRouteFailsTheTest(t *testing.T) {
+	rec := &recordingTB{TB: t}
+	s := githubtest.New(rec)
+	tests := []struct{ method, path string }{
+		{http.MethodDelete, "/repos/acme/models/pulls/1"},
+		{http.MethodGet, "/user"},
+		{http.MethodPut, "/repos/acme/models/pulls/1/merge"},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequest(tt.method, s.URL+tt.path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	}
+	require.Len(t, rec.errs, 3)
+	assert.Equal(t, "githubtest: unexpected DELETE /repos/acme/models/pulls/1", rec.errs[0])
+	assert.Equal(t, 2, s.Writes(), "DELETE and PUT count as writes")
+}
