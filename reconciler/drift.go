@@ -1,0 +1,160 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/target"
+)
+
+// Finding kinds of target drift.
+const (
+	// KindTargetDrift: the deployed version differs from git, or a model is missing or extra.
+	KindTargetDrift = "target-drift"
+	// KindArtifactCorrupt: a deployed file's bytes differ from the recorded digest.
+	KindArtifactCorrupt = "artifact-corrupt"
+)
+
+// Finding is one difference between a target and the inventory.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Target  string `json:"target"`
+	Model   string `json:"model"`
+	Want    string `json:"want,omitempty"` // version in git; empty for an extra model
+	Got     string `json:"got,omitempty"`  // version deployed; empty for a missing model
+	File    string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
+	Message string `json:"message"`
+	// Healed is true when `drift --heal` re-applied the target without error.
+	Healed bool `json:"healed,omitempty"`
+}
+
+// String returns "<kind> <target>/<model>: <message>", with " (healed)" after a heal.
+func (f Finding) String() string {
+	s := fmt.Sprintf("%s %s/%s: %s", f.Kind, f.Target, f.Model, f.Message)
+	if f.Healed {
+		s += " (healed)"
+	}
+	return s
+}
+
+// DriftReport is the result of Drift.
+type DriftReport struct {
+	Revision string    `json:"revision"`
+	Findings []Finding `json:"findings"`
+	// Skipped lists targets that were not observed, with the reason.
+	Skipped map[string]string `json:"skipped,omitempty"`
+	// Healed are the change sets of healed targets, by target name.
+	Healed map[string]ChangeSet `json:"healed,omitempty"`
+	// Errors are targets that could not be observed or healed, by target name.
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Drift observes every target (or the one opts.Target names) and compares
+// it with the desired state of inv. With heal, each target with findings
+// whose onDrift is "heal" is re-applied through Apply (validation and
+// signatures included); "report" and "pr" targets are only reported. The
+// error return is for ErrUnknownTarget; a target that cannot be observed or
+// healed is listed in Errors.
+func Drift(ctx context.Context, inv *inventory.Inventory, opts Options, heal bool) (*DriftReport, error) {
+	bs, err := Bindings(inv, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep := &DriftReport{Revision: inv.Source.Revision, Findings: []Finding{}}
+	for _, b := range bs {
+		if b.Driver == nil {
+			setKey(&rep.Skipped, b.Name, b.Skip)
+			continue
+		}
+		obs, err := b.Driver.Observe(ctx)
+		if err != nil {
+			setKey(&rep.Errors, b.Name, err.Error())
+			continue
+		}
+		fs := compare(b.Name, Desired(inv, b.Stage), obs)
+		if len(fs) > 0 && heal && b.OnDrift == "heal" {
+			o := opts
+			o.Target = b.Name
+			res, err := Apply(ctx, inv, o)
+			if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrTargetFailed) {
+				return nil, err
+			}
+			if err != nil {
+				setKey(&rep.Errors, b.Name, "heal: "+err.Error())
+			} else {
+				for i := range fs {
+					fs[i].Healed = true
+				}
+				if len(res.Targets) == 1 {
+					if rep.Healed == nil {
+						rep.Healed = map[string]ChangeSet{}
+					}
+					rep.Healed[b.Name] = res.Targets[0].Changes
+				}
+			}
+		}
+		rep.Findings = append(rep.Findings, fs...)
+	}
+	return rep, nil
+}
+
+func setKey(m *map[string]string, k, v string) {
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[k] = v
+}
+
+// compare returns the findings of one target, in model order.
+func compare(tname string, desired []target.Model, obs []target.Deployed) []Finding {
+	byName := make(map[string]target.Deployed, len(obs))
+	for _, o := range obs {
+		byName[o.Name] = o
+	}
+	var out []Finding
+	want := make(map[string]bool, len(desired))
+	for _, m := range desired {
+		want[m.Name] = true
+		o, ok := byName[m.Name]
+		switch {
+		case !ok || (o.Version == "" && len(o.Corrupt) == 0):
+			out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: m.Name, Want: m.Version,
+				Message: fmt.Sprintf("%s is not deployed, want %s", m.Name, m.Version)})
+			continue
+		case o.Version != m.Version:
+			got := o.Version
+			if got == "" {
+				got = "nothing"
+			}
+			out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
+				Message: fmt.Sprintf("deployed %s, want %s", got, m.Version)})
+		case len(o.Corrupt) == 0 && o.Digest != "" && o.Digest != m.Artifact.Digest:
+			out = append(out, Finding{Kind: KindArtifactCorrupt, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
+				Message: fmt.Sprintf("%s is deployed with digest %s, want %s", m.Version, o.Digest, m.Artifact.Digest)})
+		}
+		for _, f := range o.Corrupt {
+			out = append(out, corrupt(tname, m.Version, o, f))
+		}
+	}
+	for _, o := range obs {
+		if want[o.Name] {
+			continue
+		}
+		out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: o.Name, Got: o.Version,
+			Message: fmt.Sprintf("%s %s is deployed but not desired", o.Name, orDash(o.Version))})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Model < out[j].Model })
+	return out
+}
+
+func corrupt(tname, want string, o target.Deployed, file string) Finding {
+	msg := fmt.Sprintf("%s does not match what was deployed", file)
+	if !strings.Contains(file, "/") {
+		msg = fmt.Sprintf("%s is damaged", file)
+	}
+	return Finding{Kind: KindArtifactCorrupt, Target: tname, Model: o.Name, Want: want, Got: o.Version, File: file, Message: msg}
+}

@@ -1,0 +1,191 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/cairnops/cairn/inventory"
+)
+
+// ErrNoHistory is returned by History when the inventory is not in a git repository.
+var ErrNoHistory = errors.New("no git history")
+
+// StageChange is one stage's pin changing in a commit.
+type StageChange struct {
+	Stage string `json:"stage"`
+	From  string `json:"from,omitempty"` // empty: the stage was not pinned
+	To    string `json:"to,omitempty"`   // empty: the pin was removed
+}
+
+// String returns "<stage> <from>→<to>" with "-" for an absent version.
+func (c StageChange) String() string { return c.Stage + " " + orDash(c.From) + "→" + orDash(c.To) }
+
+// HistoryEntry is one commit that changed a model's lifecycle.
+type HistoryEntry struct {
+	Commit  string    `json:"commit"`
+	Author  string    `json:"author"`
+	Email   string    `json:"email"`
+	Date    time.Time `json:"date"`
+	Subject string    `json:"subject"`
+	// Changes are the stage pins the commit changed, in stage order.
+	Changes []StageChange `json:"changes"`
+	// Retired is set when the commit retired (true) or un-retired (false) the model.
+	Retired *bool `json:"retired,omitempty"`
+}
+
+// lifecycle is what History compares between commits.
+type lifecycle struct {
+	stages  map[string]string
+	retired bool
+}
+
+// History returns, oldest first, every commit reachable from src's revision
+// (HEAD for the working tree) that changed the stage pins or the retirement
+// of model, read with go-git without a checkout. A commit at which the model
+// does not evaluate is passed over; the next one that does is compared with
+// the last good one. It returns ErrNoHistory when src has no repository.
+func History(ctx context.Context, src *inventory.Source, model string) ([]HistoryEntry, error) {
+	if src.Repo == nil {
+		return nil, ErrNoHistory
+	}
+	var from plumbing.Hash
+	if src.Commit != nil {
+		from = src.Commit.Hash
+	} else {
+		head, err := src.Repo.Head()
+		if err != nil {
+			return nil, fmt.Errorf("reading HEAD: %w", err)
+		}
+		from = head.Hash()
+	}
+	dir := path.Join(inventory.ModelsDir, model) + "/"
+	iter, err := src.Repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {
+		return strings.HasPrefix(p, dir) || (path.Dir(p) == inventory.ModelsDir && strings.HasSuffix(p, ".cue"))
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	var commits []*object.Commit
+	err = iter.ForEach(func(c *object.Commit) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		commits = append(commits, c)
+		return nil
+	})
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	// Oldest first.
+	for i, j := 0, len(commits)-1; i < j; i, j = i+1, j-1 {
+		commits[i], commits[j] = commits[j], commits[i]
+	}
+	var stageOrder []string
+	prev := lifecycle{stages: map[string]string{}}
+	var out []HistoryEntry
+	for _, c := range commits {
+		cur, order, ok, err := lifecycleAt(ctx, src, c, model)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if order != nil {
+			stageOrder = order
+		}
+		e := HistoryEntry{Commit: c.Hash.String(), Author: c.Author.Name, Email: c.Author.Email,
+			Date: c.Author.When, Subject: subject(c.Message), Changes: diffStages(prev.stages, cur.stages, stageOrder)}
+		if cur.retired != prev.retired {
+			r := cur.retired
+			e.Retired = &r
+		}
+		prev = cur
+		if len(e.Changes) == 0 && e.Retired == nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// lifecycleAt evaluates model at commit c; ok is false when it is absent or invalid there.
+func lifecycleAt(ctx context.Context, src *inventory.Source, c *object.Commit, model string) (lifecycle, []string, bool, error) {
+	at, err := inventory.OpenCommit(ctx, src.Repo, src.Dir, c.Hash.String())
+	if err != nil {
+		return lifecycle{}, nil, false, err
+	}
+	inv, err := inventory.Load(ctx, at, inventory.Options{Only: []string{model}, Workers: 1})
+	if errors.Is(err, inventory.ErrNoInventory) {
+		return lifecycle{}, nil, false, nil
+	}
+	if err != nil {
+		return lifecycle{}, nil, false, fmt.Errorf("reading %s at %s: %w", model, c.Hash.String()[:12], err)
+	}
+	m := inv.Model(model)
+	var order []string
+	if inv.SettingsOK {
+		order = inv.Settings.Stages
+	}
+	if m == nil {
+		// Deleted: every pin is gone.
+		return lifecycle{stages: map[string]string{}}, order, true, nil
+	}
+	if !m.Valid {
+		return lifecycle{}, nil, false, nil
+	}
+	st := make(map[string]string, len(m.Stages))
+	for k, v := range m.Stages {
+		st[k] = v
+	}
+	return lifecycle{stages: st, retired: m.Retired}, order, true, nil
+}
+
+// diffStages returns the changed stages, in the inventory's stage order and
+// then by name for stages it does not list.
+func diffStages(old, cur map[string]string, order []string) []StageChange {
+	rank := make(map[string]int, len(order))
+	for i, s := range order {
+		rank[s] = i
+	}
+	var out []StageChange
+	seen := map[string]bool{}
+	for _, m := range []map[string]string{old, cur} {
+		for s := range m {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			if old[s] != cur[s] {
+				out = append(out, StageChange{Stage: s, From: old[s], To: cur[s]})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ri, iok := rank[out[i].Stage]
+		rj, jok := rank[out[j].Stage]
+		if iok != jok {
+			return iok
+		}
+		if iok && ri != rj {
+			return ri < rj
+		}
+		return out[i].Stage < out[j].Stage
+	})
+	return out
+}
+
+func subject(msg string) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(msg), "\n")
+	return strings.TrimSpace(s)
+}

@@ -1,0 +1,209 @@
+// Package reconciler turns an evaluated inventory into running reality: it
+// computes the desired state of every deployment target, plans and applies
+// the changes through the target drivers, verifies signatures, detects
+// drift, records state and audit, and reads a model's lifecycle from git.
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/signing"
+	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/target/local"
+)
+
+// Target is what the reconciler needs of a deployment target driver:
+// observe what is deployed, plan the changes to a desired state, and apply
+// them idempotently, recording rev.
+type Target interface {
+	Observe(ctx context.Context) ([]target.Deployed, error)
+	Plan(ctx context.Context, desired []target.Model) ([]target.Change, error)
+	Apply(ctx context.Context, rev string, desired []target.Model, open target.Opener) ([]target.Change, error)
+}
+
+var _ Target = (*local.Target)(nil)
+
+// Options configure Plan, Apply and Drift.
+type Options struct {
+	// TargetRoot is the absolute directory relative local target paths
+	// resolve under.
+	TargetRoot string
+	// StateDir is the absolute directory of targets.json and audit.jsonl;
+	// Plan does not use it.
+	StateDir string
+	// Target limits the run to the target of this name; empty means all.
+	Target string
+	// Trust, when it holds keys or keyless identities, verifies the
+	// signatures of versions bound for signing.required stages.
+	Trust signing.Trust
+	// RequireSignatures refuses a version bound for a signing.required
+	// stage that has no bundle verifying against Trust.
+	RequireSignatures bool
+	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Now is the clock for the audit log and the review-due rule; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// ErrUnknownTarget is returned when Options.Target names no target of the inventory.
+var ErrUnknownTarget = errors.New("unknown target")
+
+// Binding is one target of the inventory with its driver.
+type Binding struct {
+	// Name is the target's name in inventory.cue.
+	Name string
+	// Stage is the stage the target serves.
+	Stage string
+	// Kind is the driver kind, e.g. "local".
+	Kind string
+	// OnDrift is what drift does: "heal", "pr" or "report".
+	OnDrift string
+	// Path is the resolved root of a local target.
+	Path string
+	// Driver is nil when the target cannot be driven; Skip says why.
+	Driver Target
+	// Skip is a one-line reason the target is skipped.
+	Skip string
+}
+
+// Bindings returns the inventory's targets sorted by name, each with its
+// driver, limited to opts.Target when set. A target whose kind has no
+// driver or whose settings are unusable comes back with Skip set. It
+// returns ErrUnknownTarget (wrapped) for an opts.Target the inventory lacks.
+func Bindings(inv *inventory.Inventory, opts Options) ([]Binding, error) {
+	names := make([]string, 0, len(inv.Settings.Targets))
+	for n := range inv.Settings.Targets {
+		if opts.Target == "" || n == opts.Target {
+			names = append(names, n)
+		}
+	}
+	if opts.Target != "" && len(names) == 0 {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTarget, opts.Target)
+	}
+	sort.Strings(names)
+	out := make([]Binding, 0, len(names))
+	for _, n := range names {
+		t := inv.Settings.Targets[n]
+		b := Binding{Name: n, Stage: t.Stage, Kind: t.Kind, OnDrift: t.OnDrift}
+		if b.OnDrift == "" {
+			b.OnDrift = "heal"
+		}
+		switch t.Kind {
+		case "local":
+			p, err := localPath(t.Config, opts.TargetRoot)
+			if err != nil {
+				b.Skip = err.Error()
+				break
+			}
+			d, err := local.New(p)
+			if err != nil {
+				b.Skip = err.Error()
+				break
+			}
+			b.Path, b.Driver = p, d
+		default:
+			b.Skip = fmt.Sprintf("target kind %q is not supported by this version of cairn", t.Kind)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// localPath resolves a local target's `path` setting: absolute as given, a
+// relative one under root and never outside it.
+func localPath(cfg map[string]any, root string) (string, error) {
+	p, _ := cfg["path"].(string)
+	if p == "" {
+		return "", errors.New("local target has no path setting")
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p), nil
+	}
+	if !filepath.IsLocal(p) {
+		return "", fmt.Errorf("local target path %q leaves the target root", p)
+	}
+	if !filepath.IsAbs(root) {
+		return "", fmt.Errorf("target root %q: not absolute", root)
+	}
+	return filepath.Join(root, p), nil
+}
+
+// Desired returns the desired state of a target serving stage: for each
+// valid, non-retired model, the version pinned for stage, sorted by name.
+func Desired(inv *inventory.Inventory, stage string) []target.Model {
+	var out []target.Model
+	for _, m := range inv.Models {
+		if !m.Valid || m.Retired {
+			continue
+		}
+		v, ok := m.Stages[stage]
+		if !ok {
+			continue
+		}
+		ver, ok := m.Versions[v]
+		if !ok {
+			continue
+		}
+		out = append(out, target.Model{Name: m.Name, Version: v, Artifact: target.Artifact{
+			URI: ver.Artifact.URI, Digest: ver.Artifact.Digest, Size: ver.Artifact.Size,
+		}})
+	}
+	return out
+}
+
+// Opener returns the artifact opener for an inventory source: file:// URIs
+// name files relative to the repository root (checked to stay inside it),
+// https:// URIs are streamed with client (nil means http.DefaultClient).
+// Any other scheme is an error. The caller closes what it opens.
+func Opener(src *inventory.Source, client *http.Client) target.Opener {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+		switch {
+		case strings.HasPrefix(a.URI, inventory.FilePrefix):
+			p := strings.TrimPrefix(a.URI, inventory.FilePrefix)
+			if err := src.CheckPath(p); err != nil {
+				return nil, err
+			}
+			f, err := src.OpenFile(filepath.ToSlash(filepath.Clean(p)))
+			if err != nil {
+				return nil, fmt.Errorf("opening %s: %w", p, err)
+			}
+			return f, nil
+		case strings.HasPrefix(a.URI, "https://"):
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URI, nil)
+			if err != nil {
+				return nil, fmt.Errorf("fetching %s: %w", a.URI, err)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return nil, fmt.Errorf("fetching artifact: %w", err)
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				return nil, fmt.Errorf("fetching %s: %s", a.URI, resp.Status)
+			}
+			return resp.Body, nil
+		default:
+			scheme, _, _ := strings.Cut(a.URI, "://")
+			return nil, fmt.Errorf("artifact uri %q: scheme %q is not supported (want file:// or https://)", a.URI, scheme)
+		}
+	}
+}
