@@ -6,10 +6,20 @@ import (
 	"strings"
 )
 
-// builtin lists the built-in rules in the order DESIGN.md gives them.
+// builtin lists the built-in rules in the order DESIGN.md gives them. A new
+// rule is one entry here and its check function.
 var builtin = []Rule{
 	{ID: "schema", Severity: Error, Description: "the model and settings unify with the schema", check: checkSchema},
+	{ID: "pin-digest", Severity: Error, Description: "every version pins a sha256 digest and an immutable artifact URI (file, https, oci, s3)", check: checkPinDigest},
 	{ID: "stage-version", Severity: Error, Description: "every stage names a declared version; every stage is a declared stage", check: checkStageVersion},
+	{ID: "promotion-path", Severity: Error, Description: "with a base revision: a version entering stage N was in stage N-1 at base (or already in N)", check: checkPromotionPath},
+	{ID: "version-immutable", Severity: Error, Description: "with a base revision: a version's artifact digest and URI never change, and a version a stage used is not deleted", check: checkVersionImmutable},
+	{ID: "review-due", Severity: Warning, Description: "card.review.lastReviewed + intervalDays is not in the past", check: checkReviewDue},
+	{ID: "risk-assessment", Severity: Error, Description: "high and critical models in production have risk.assessment and validation", check: checkRiskAssessment},
+	{ID: "pii-dpia", Severity: Error, Description: "a dataset with pii: true needs card.privacy.dpia", check: checkPIIDPIA},
+	{ID: "monitors", Severity: Error, Description: "a model in production has at least one performance and one drift monitor", check: checkMonitors},
+	{ID: "retired", Severity: Error, Description: "a retired model has no stages (the reconciler removes it from every target)", check: checkRetired},
+	{ID: PolicyRule, Severity: Error, Description: "the organisation rules in policies/*.cue compile and evaluate"},
 }
 
 func checkSchema(c *checkContext) []Finding {

@@ -71,14 +71,21 @@ type Options struct {
 	Base *inventory.Inventory
 	// Now is the time review-due compares with; zero means time.Now().
 	Now time.Time
+	// Policies are the organisation's rules, already run on the models by
+	// their Visit during inventory.Load; nil means none.
+	Policies *Policies
 }
 
-// Rule is a built-in governance rule.
+// Rule is a governance rule: built-in, or the organisation's own.
 type Rule struct {
 	ID          string   `json:"id"`
 	Severity    Severity `json:"severity"`
 	Description string   `json:"description"`
-	// check returns findings without severity; Evaluate fills it in.
+	// Source is the policy file of an organisation rule; empty for a
+	// built-in rule.
+	Source string `json:"source,omitempty"`
+	// check returns findings without severity; Evaluate fills it in. Nil
+	// for rules whose findings come from elsewhere (policy).
 	check func(c *checkContext) []Finding
 }
 
@@ -95,28 +102,53 @@ func finding(rule, model string, pos inventory.Position, msg string) Finding {
 // Rules returns the built-in rules in a stable order.
 func Rules() []Rule { return builtin }
 
-// Evaluate runs every rule on inv and returns the findings, sorted by file
-// and position, with the severities inventory.cue sets.
+// Evaluate runs every built-in rule on inv, adds the findings of the
+// organisation rules in opts.Policies, and returns them sorted by file and
+// position, with the severities inventory.cue sets. The diff-aware rules run
+// only when opts.Base is set. The error is ctx's.
 func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Report, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
 	c := &checkContext{inv: inv, opts: opts}
+	severity := func(id string, def Severity) Severity {
+		if o, ok := inv.Settings.Rules[id]; ok && o.Severity != "" && id != "schema" {
+			return Severity(o.Severity)
+		}
+		return def
+	}
 	var findings []Finding
+	add := func(f Finding, sev Severity) {
+		if sev == Off {
+			return
+		}
+		f.Severity = sev
+		findings = append(findings, f)
+	}
 	for _, r := range builtin {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		sev := r.Severity
-		if o, ok := inv.Settings.Rules[r.ID]; ok && o.Severity != "" && r.ID != "schema" {
-			sev = Severity(o.Severity)
-		}
-		if sev == Off {
+		sev := severity(r.ID, r.Severity)
+		if sev == Off || r.check == nil {
 			continue
 		}
 		for _, f := range r.check(c) {
-			f.Severity = sev
-			findings = append(findings, f)
+			add(f, sev)
+		}
+	}
+	if p := opts.Policies; p != nil {
+		sev := severity(PolicyRule, Error)
+		for _, f := range p.Findings() {
+			add(f, sev)
+		}
+		defaults := p.severities()
+		for _, f := range p.findings(inv) {
+			if f.Rule == PolicyRule {
+				add(f, sev)
+				continue
+			}
+			add(f, severity(f.Rule, defaults[f.Rule]))
 		}
 	}
 	sort.SliceStable(findings, func(i, j int) bool {
@@ -127,7 +159,10 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}
-		return a.Column < b.Column
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		return a.Rule < b.Rule
 	})
 	rep := &Report{Revision: inv.Source.Revision, Models: len(inv.Models), Findings: findings}
 	if rep.Findings == nil {
