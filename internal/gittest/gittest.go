@@ -143,7 +143,7 @@ var Signature = object.Signature{Name: "Test Human", Email: "human@example.com",
 // empty content still writes an empty file. It returns the commit's sha.
 func (r *Remote) Seed(t testing.TB, branch string, files map[string]string, msg string) (sha string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	fs := memfs.New()
 	repo, err := git.Init(memory.NewStorage(), fs)
