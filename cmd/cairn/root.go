@@ -61,6 +61,11 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newValidateCmd(g, nil),
 		newExportCmd(g, nil),
 		newInitCmd(g, nil),
+		newRulesCmd(g, nil),
+		newPlanCmd(g, nil),
+		newApplyCmd(g, nil),
+		newDriftCmd(g, nil),
+		newHistoryCmd(g, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/reconciler"
+)
+
+type driftOptions struct {
+	*globalOptions
+	inventoryOptions
+	targetOptions
+	trustOptions
+	heal bool
+}
+
+var driftFormats = []string{"text", "json"}
+
+func newDriftCmd(g *globalOptions, runF func(context.Context, *driftOptions) error) *cobra.Command {
+	opts := &driftOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "Compare the targets with the inventory and report drift",
+		Long: `Drift observes every target and reports findings of kind target-drift (the
+deployed version differs from git, or a model is missing or extra) and
+artifact-corrupt (a deployed file's digest differs). With --heal, targets
+whose onDrift is heal are re-applied (validation and signature checks
+included); report targets are only reported. Exit 1 when there are findings.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.checkFormat(driftFormats...); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDrift(cmd.Context(), opts)
+		},
+	}
+	opts.inventoryOptions.AddFlags(cmd.Flags(), driftFormats...)
+	opts.targetOptions.AddFlags(cmd.Flags(), true)
+	opts.trustOptions.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.heal, "heal", false, "re-apply targets whose onDrift is heal")
+	return cmd
+}
+
+func runDrift(ctx context.Context, opts *driftOptions) error {
+	src, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	trust, err := opts.trust()
+	if err != nil {
+		return err
+	}
+	inv, err := load(ctx, src, inventory.Options{})
+	if err != nil {
+		return err
+	}
+	ropts, err := opts.reconcilerOptions(src)
+	if err != nil {
+		return err
+	}
+	ropts.Trust, ropts.RequireSignatures = trust, opts.requireSignatures
+	rep, err := reconciler.Drift(ctx, inv, ropts, opts.heal)
+	if err != nil {
+		return targetErr(err)
+	}
+	if opts.format == "json" {
+		if err := writeJSON(opts.stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range rep.Findings {
+			fmt.Fprintln(opts.stdout, f)
+		}
+		for _, name := range sortedKeys(rep.Skipped) {
+			fmt.Fprintf(opts.stderr, "cairn: target %s skipped: %s\n", name, rep.Skipped[name])
+		}
+		if len(rep.Findings) == 0 {
+			fmt.Fprintf(opts.stdout, "no drift at %s\n", src.ShortRevision())
+		}
+	}
+	for _, name := range sortedKeys(rep.Errors) {
+		fmt.Fprintf(opts.stderr, "cairn: target %s: %s\n", name, rep.Errors[name])
+	}
+	if len(rep.Findings) > 0 || len(rep.Errors) > 0 {
+		return findingsExit
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/policy"
+	"github.com/cairnops/cairn/reconciler"
+)
+
+type planOptions struct {
+	*globalOptions
+	inventoryOptions
+	targetOptions
+}
+
+var planFormats = []string{"text", "json"}
+
+func newPlanCmd(g *globalOptions, runF func(context.Context, *planOptions) error) *cobra.Command {
+	opts := &planOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what apply would change on each target",
+		Long: `Plan computes the desired state of every deployment target (for each valid,
+non-retired model, the version pinned for the target's stage), observes the
+target and prints the change set: created, updated, unchanged, deleted or
+skipped, with the versions from→to. It changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.checkFormat(planFormats...); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runPlan(cmd.Context(), opts)
+		},
+	}
+	opts.inventoryOptions.AddFlags(cmd.Flags(), planFormats...)
+	opts.targetOptions.AddFlags(cmd.Flags(), false)
+	return cmd
+}
+
+func runPlan(ctx context.Context, opts *planOptions) error {
+	src, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	inv, err := load(ctx, src, inventory.Options{})
+	if err != nil {
+		return err
+	}
+	ropts, err := opts.reconcilerOptions(src)
+	if err != nil {
+		return err
+	}
+	p, err := reconciler.MakePlan(ctx, inv, ropts)
+	if err != nil {
+		return targetErr(err)
+	}
+	if rep, err := policy.Evaluate(ctx, inv, policy.Options{Now: nowFunc()}); err == nil && rep.Summary.Errors > 0 {
+		fmt.Fprintf(opts.stderr, "cairn: note: the inventory has %s; apply would refuse this revision\n", plural(rep.Summary.Errors, "validation error"))
+	}
+	if opts.format == "json" {
+		if err := writeJSON(opts.stdout, p); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(opts.stdout, p.String())
+	}
+	for _, tp := range p.Targets {
+		if tp.Error != "" {
+			fmt.Fprintf(opts.stderr, "cairn: target %s: %s\n", tp.Target, tp.Error)
+		}
+	}
+	if p.Failed() {
+		// A target that cannot be observed is an input that cannot be read.
+		return &exitError{code: exitUsage}
+	}
+	return nil
+}
+
+// targetErr maps reconciler errors that are the caller's fault to usage errors.
+func targetErr(err error) error {
+	if errors.Is(err, reconciler.ErrUnknownTarget) {
+		return usageError(fmt.Errorf("--target: %w", err))
+	}
+	return err
+}
