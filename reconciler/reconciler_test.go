@@ -1,0 +1,267 @@
+package reconciler_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/target"
+)
+
+// deployed lists what the quickstart deploys: target path, model, version, artifact.
+var deployed = []struct{ target, model, version, artifact string }{
+	{"development", "churn-predictor", "1.5.0", "artifacts/churn-predictor/1.5.0/model.joblib"},
+	{"development", "demand-forecast", "0.3.0", "artifacts/demand-forecast/0.3.0/model.json"},
+	{"staging", "churn-predictor", "1.4.0", "artifacts/churn-predictor/1.4.0/model.joblib"},
+	{"staging", "fraud-detector", "2.3.0", "artifacts/fraud-detector/2.3.0/model.onnx"},
+	{"production", "fraud-detector", "2.3.0", "artifacts/fraud-detector/2.3.0/model.onnx"},
+}
+
+func TestApplyQuickstart(t *testing.T) {
+	ctx := context.Background()
+	dir := quickstart(t)
+	opts := options(t)
+	inv := loadAt(t, dir, "")
+
+	p, err := reconciler.MakePlan(ctx, inv, opts)
+	require.NoError(t, err)
+	require.Len(t, p.Targets, 3)
+	for _, tp := range p.Targets {
+		assert.Equal(t, len(tp.Changes), tp.Changes.Count(target.Created), tp.Target)
+	}
+
+	res, err := reconciler.Apply(ctx, inv, opts)
+	require.NoError(t, err)
+	assert.Empty(t, res.Refused)
+	for _, d := range deployed {
+		t.Run(d.target+"/"+d.model, func(t *testing.T) {
+			mdir := filepath.Join(opts.TargetRoot, d.target, d.model)
+			link, err := os.Readlink(filepath.Join(mdir, "current"))
+			require.NoError(t, err)
+			assert.Equal(t, d.version, link)
+			// Re-hash the deployed bytes against the pin in the inventory.
+			pin := inv.Model(d.model).Versions[d.version].Artifact.Digest
+			assert.Equal(t, pin, fileDigest(t, filepath.Join(mdir, "current", filepath.Base(d.artifact))))
+			assert.Equal(t, fileDigest(t, filepath.Join(dir, d.artifact)), pin)
+		})
+	}
+	audit, err := reconciler.Audit(opts.StateDir)
+	require.NoError(t, err)
+	assert.Len(t, audit, len(deployed))
+	for _, e := range audit {
+		assert.Equal(t, "applied", e.Result)
+		assert.Equal(t, inventory.Worktree, e.Revision)
+		assert.Equal(t, now, e.Time)
+	}
+	states, err := reconciler.States(opts.StateDir)
+	require.NoError(t, err)
+	assert.Equal(t, reconciler.TargetState{LastAttemptedRevision: "worktree", LastAppliedRevision: "worktree", Result: "applied"}, states["prod-local"])
+
+	// The same revision again changes nothing, on the targets or in the state dir.
+	before, stateBefore := treeHash(t, opts.TargetRoot), treeHash(t, opts.StateDir)
+	res, err = reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+	require.NoError(t, err)
+	for _, tp := range res.Targets {
+		assert.Equal(t, len(tp.Changes), tp.Changes.Count(target.Unchanged), tp.Target)
+	}
+	assert.Equal(t, before, treeHash(t, opts.TargetRoot))
+	assert.Equal(t, stateBefore, treeHash(t, opts.StateDir))
+}
+
+func TestPromoteAndRetire(t *testing.T) {
+	ctx := context.Background()
+	dir := quickstart(t)
+	repo := gitInit(t, dir)
+	opts := options(t)
+	_, err := reconciler.Apply(ctx, loadAt(t, dir, "HEAD"), opts)
+	require.NoError(t, err)
+
+	edit(t, dir, "models/churn-predictor/model.cue", `staging:     "1.4.0"`, `staging:     "1.5.0"`)
+	rev := commit(t, repo, "Bob Builder", "promote churn-predictor 1.5.0 to staging", now.Add(-48*time.Hour))
+	inv := loadAt(t, dir, "HEAD")
+	p, err := reconciler.MakePlan(ctx, inv, opts)
+	require.NoError(t, err)
+	var updated []string
+	for _, tp := range p.Targets {
+		for _, c := range tp.Changes {
+			if c.Action != target.Unchanged {
+				updated = append(updated, tp.Target+" "+string(c.Action)+" "+c.Model+" "+c.From+"→"+c.To)
+			}
+		}
+	}
+	assert.Equal(t, []string{"staging-local updated churn-predictor 1.4.0→1.5.0"}, updated)
+
+	_, err = reconciler.Apply(ctx, inv, opts)
+	require.NoError(t, err)
+	mdir := filepath.Join(opts.TargetRoot, "staging", "churn-predictor")
+	link, err := os.Readlink(filepath.Join(mdir, "current"))
+	require.NoError(t, err)
+	assert.Equal(t, "1.5.0", link)
+	assert.NoDirExists(t, filepath.Join(mdir, "1.4.0"))
+	states, err := reconciler.States(opts.StateDir)
+	require.NoError(t, err)
+	assert.Equal(t, rev, states["staging-local"].LastAppliedRevision)
+
+	edit(t, dir, "models/demand-forecast/model.cue", `stages: development: "0.3.0"`, `retired: true`)
+	commit(t, repo, "Carol Danvers", "retire demand-forecast", now.Add(-24*time.Hour))
+	res, err := reconciler.Apply(ctx, loadAt(t, dir, "HEAD"), opts)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Targets[0].Changes.Count(target.Deleted))
+	assert.NoDirExists(t, filepath.Join(opts.TargetRoot, "development", "demand-forecast"))
+	assert.DirExists(t, filepath.Join(opts.TargetRoot, "development", "churn-predictor"))
+}
+
+func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
+	tests := []struct {
+		name    string
+		break_  func(t *testing.T, dir string)
+		require bool
+		want    error
+		reason  string
+	}{
+		{
+			name: "validation error",
+			break_: func(t *testing.T, dir string) {
+				edit(t, dir, "models/churn-predictor/model.cue", `staging:     "1.4.0"`, `staging:     "9.9.9"`)
+			},
+			want:   reconciler.ErrRefused,
+			reason: "validation",
+		},
+		{
+			name: "artifact bytes differ from the pin",
+			break_: func(t *testing.T, dir string) {
+				edit(t, dir, "models/churn-predictor/model.cue", `staging:     "1.4.0"`, `staging:     "1.5.0"`)
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "artifacts/churn-predictor/1.5.0/model.joblib"), []byte("tampered"), 0o644))
+			},
+			want: reconciler.ErrTargetFailed,
+		},
+		{
+			name: "unsigned production with require-signatures",
+			break_: func(t *testing.T, dir string) {
+				edit(t, dir, "models/churn-predictor/model.cue", `staging:     "1.4.0"`, `staging:     "1.5.0"`)
+			},
+			require: true,
+			want:    reconciler.ErrRefused,
+			reason:  "no signature bundle models/fraud-detector/signatures/2.3.0.sigstore.json",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := quickstart(t)
+			opts := options(t)
+			_, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+			require.NoError(t, err)
+			before := treeHash(t, opts.TargetRoot)
+
+			tt.break_(t, dir)
+			opts.RequireSignatures = tt.require
+			res, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+			require.ErrorIs(t, err, tt.want)
+			require.NotNil(t, res)
+			assert.Contains(t, res.Refused, tt.reason)
+			assert.Equal(t, before, treeHash(t, opts.TargetRoot), "target tree changed")
+			states, err := reconciler.States(opts.StateDir)
+			require.NoError(t, err)
+			assert.NotEqual(t, "applied", states["staging-local"].Result)
+			assert.Equal(t, "worktree", states["staging-local"].LastAttemptedRevision)
+		})
+	}
+}
+
+func TestOpener(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/model.onnx" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "weights")
+	}))
+	defer srv.Close()
+	dir := quickstart(t)
+	src, err := inventory.OpenWorktree(dir)
+	require.NoError(t, err)
+	open := reconciler.Opener(src, srv.Client())
+
+	tests := []struct {
+		uri, want, err string
+	}{
+		{uri: srv.URL + "/model.onnx", want: "weights"},
+		{uri: srv.URL + "/missing", err: "404"},
+		{uri: "file://docs/fraud-detector-dpia.md", want: "#"},
+		{uri: "file://../etc/passwd", err: "leaves the repository"},
+		{uri: "file:///etc/passwd", err: "relative"},
+		{uri: "http://example.com/model", err: `scheme "http" is not supported`},
+		{uri: "oci://registry/model:1", err: `scheme "oci" is not supported`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			rc, err := open(ctx, target.Artifact{URI: tt.uri})
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			defer rc.Close()
+			b, err := io.ReadAll(rc)
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(string(b), tt.want), string(b))
+		})
+	}
+}
+
+func TestUnknownKindIsSkipped(t *testing.T) {
+	ctx := context.Background()
+	dir := quickstart(t)
+	edit(t, dir, "inventory.cue", `kind: "local", path: "production"`, `kind: "kserve", namespace: "models"`)
+	opts := options(t)
+	res, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+	require.NoError(t, err)
+	tp := res.Targets[1]
+	require.Equal(t, "prod-local", tp.Target)
+	assert.Equal(t, `target kind "kserve" is not supported by this version of cairn`, tp.Skipped)
+	assert.Equal(t, reconciler.ChangeSet{{Model: "fraud-detector", Action: target.Skipped, To: "2.3.0",
+		Digest: "sha256:f0a80c377b52d9fa0a168a90233b2a5c8f8b06e04987e8f4cbbd06f4874b784b"}}, tp.Changes)
+	assert.NoDirExists(t, filepath.Join(opts.TargetRoot, "production"))
+
+	opts.Target = "nope"
+	_, err = reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+	assert.ErrorIs(t, err, reconciler.ErrUnknownTarget)
+}
+
+func TestLocalPathStaysUnderTargetRoot(t *testing.T) {
+	dir := quickstart(t)
+	edit(t, dir, "inventory.cue", `path: "production"`, `path: "../escape"`)
+	opts := options(t)
+	bs, err := reconciler.Bindings(loadAt(t, dir, ""), opts)
+	require.NoError(t, err)
+	assert.Nil(t, bs[1].Driver)
+	assert.Equal(t, `local target path "../escape" leaves the target root`, bs[1].Skip)
+}
+
+func TestChangeSetString(t *testing.T) {
+	cs := reconciler.ChangeSet{
+		{Model: "churn-predictor", Action: target.Created, To: "1.5.0"},
+		{Model: "fraud-detector", Action: target.Updated, From: "2.2.0", To: "2.3.0"},
+		{Model: "old", Action: target.Deleted, From: "0.1.0"},
+		{Model: "x", Action: target.Unchanged, From: "1.0.0", To: "1.0.0"},
+	}
+	assert.Equal(t, ""+
+		"created    churn-predictor  -→1.5.0\n"+
+		"updated    fraud-detector   2.2.0→2.3.0\n"+
+		"deleted    old              0.1.0→-\n"+
+		"unchanged  x                1.0.0→1.0.0\n", cs.String())
+}
