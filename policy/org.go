@@ -231,6 +231,18 @@ func errMessage(e cueerrors.Error, all []cueerrors.Error) string {
 	return fmt.Sprintf(format, args...)
 }
 
+// errPos returns the first position of err in file name.
+func errPos(err error, name string) (inventory.Position, bool) {
+	for _, e := range cueerrors.Errors(err) {
+		for _, cp := range append([]token.Pos{e.Position()}, e.InputPositions()...) {
+			if cp.IsValid() && cp.Filename() == name {
+				return cuePos(cp, name), true
+			}
+		}
+	}
+	return inventory.Position{}, false
+}
+
 func cuePos(p token.Pos, fallback string) inventory.Position {
 	if !p.IsValid() || p.Filename() == "" {
 		return inventory.Position{File: fallback, Line: 1, Column: 1}
@@ -271,10 +283,17 @@ func (p *Policies) Visit(m *inventory.Model, v cue.Value) {
 		}
 		msgs, err := denyMessages(deny)
 		if err != nil {
+			pos := cuePos(r.v.Pos(), r.file)
+			if ep, ok := errPos(err, r.file); ok {
+				pos = ep
+			}
+			f := finding(PolicyRule, m.Name, pos,
+				fmt.Sprintf("rule %q cannot be evaluated for model %s: %s; make deny a list of strings that every model can evaluate", r.id, m.Name, oneLine(err)))
 			p.mu.Lock()
-			if _, ok := p.evalErrs[r.id]; !ok {
-				p.evalErrs[r.id] = finding(PolicyRule, m.Name, cuePos(r.v.Pos(), r.file),
-					fmt.Sprintf("rule %q cannot be evaluated for model %s: %s; make deny a list of strings that every model can evaluate", r.id, m.Name, oneLine(err)))
+			// Keep one finding per rule, for the first model by name, so
+			// that the report does not depend on evaluation order.
+			if old, ok := p.evalErrs[r.id]; !ok || m.Name < old.Model {
+				p.evalErrs[r.id] = f
 			}
 			p.mu.Unlock()
 			continue
