@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -121,17 +122,18 @@ func compare(tname string, desired []target.Model, obs []target.Deployed) []Find
 		want[m.Name] = true
 		o, ok := byName[m.Name]
 		switch {
-		case !ok || (o.Version == "" && len(o.Corrupt) == 0):
+		case !ok || o.Version == "":
+			// Gone, or no `current` to serve it: not deployed. A `current`
+			// that is not a symlink is damage on top.
 			out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: m.Name, Want: m.Version,
 				Message: fmt.Sprintf("%s is not deployed, want %s", m.Name, m.Version)})
+			if ok && slices.Contains(o.Corrupt, "current") {
+				out = append(out, corrupt(tname, m.Version, o, "current"))
+			}
 			continue
 		case o.Version != m.Version:
-			got := o.Version
-			if got == "" {
-				got = "nothing"
-			}
 			out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
-				Message: fmt.Sprintf("deployed %s, want %s", got, m.Version)})
+				Message: fmt.Sprintf("deployed %s, want %s", o.Version, m.Version)})
 		case len(o.Corrupt) == 0 && o.Digest != "" && o.Digest != m.Artifact.Digest:
 			out = append(out, Finding{Kind: KindArtifactCorrupt, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
 				Message: fmt.Sprintf("%s is deployed with digest %s, want %s", m.Version, o.Digest, m.Artifact.Digest)})
@@ -144,8 +146,11 @@ func compare(tname string, desired []target.Model, obs []target.Deployed) []Find
 		if want[o.Name] {
 			continue
 		}
-		out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: o.Name, Got: o.Version,
-			Message: fmt.Sprintf("%s %s is deployed but not desired", o.Name, orDash(o.Version))})
+		msg := fmt.Sprintf("%s %s is deployed but not desired", o.Name, o.Version)
+		if o.Version == "" {
+			msg = fmt.Sprintf("%s is on the target but not desired", o.Name)
+		}
+		out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: o.Name, Got: o.Version, Message: msg})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Model < out[j].Model })
 	return out
