@@ -1,0 +1,175 @@
+// Package remedy turns what Cairn observes into reviewable changes
+// (DESIGN.md §4): it evaluates every model's monitors into findings
+// (`monitor-breach`, `monitor-error`) and answers them through the forge with
+// one pull request per finding branch, `cairn/<kind>/<model>` — a rollback
+// of the stage pin, a retraining request (with a repository_dispatch), or a
+// pin of git to what a target runs. Pull requests whose finding no longer
+// holds are closed with a comment.
+package remedy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/monitor"
+	"github.com/cairnops/cairn/schema"
+)
+
+// Finding kinds of monitors.
+const (
+	// KindMonitorBreach: a monitor was out of bounds for its whole window.
+	KindMonitorBreach = "monitor-breach"
+	// KindMonitorError: a monitor could not be evaluated (source down, an
+	// error answer, no data, an unknown source or an invalid monitor). It is
+	// never remediated.
+	KindMonitorError = "monitor-error"
+)
+
+// DefaultStage is the stage a monitor watches when it names none.
+const DefaultStage = "production"
+
+// Finding is the outcome of one monitor that needs attention.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Model   string `json:"model"`
+	Monitor string `json:"monitor"`
+	Stage   string `json:"stage"`
+	// Version is the version pinned at Stage when the monitor was
+	// evaluated, empty when the stage pins none.
+	Version string `json:"version,omitempty"`
+	Action  string `json:"action"`
+	Query   string `json:"query"`
+	Source  string `json:"source"`
+	// Bound, Observed and Window are the evidence of a breach.
+	Bound    string       `json:"bound,omitempty"`
+	Observed string       `json:"observed,omitempty"`
+	Window   [2]time.Time `json:"window"`
+	Message  string       `json:"message"`
+	// Result is the full evaluation of a breach (samples included).
+	Result monitor.Result `json:"-"`
+	// Err is the cause of a monitor-error.
+	Err error `json:"-"`
+}
+
+// String returns "<kind> <model>/<monitor>: <message>".
+func (f Finding) String() string {
+	return fmt.Sprintf("%s %s/%s: %s", f.Kind, f.Model, f.Monitor, f.Message)
+}
+
+// Sources returns the metric sources that settings name (kind prometheus),
+// with the "default" source's URL replaced by defaultURL when it is not
+// empty (added when settings have no default). client is the HTTP client of
+// every source; nil means http.DefaultClient.
+func Sources(settings schema.Settings, defaultURL string, client *http.Client) monitor.Sources {
+	out := monitor.Sources{}
+	for name, s := range settings.Sources {
+		if s.Kind != "" && s.Kind != "prometheus" {
+			continue
+		}
+		out[name] = &monitor.Prometheus{URL: s.URL, Client: client}
+	}
+	if defaultURL != "" {
+		out["default"] = &monitor.Prometheus{URL: defaultURL, Client: client}
+	}
+	return out
+}
+
+// Evaluate evaluates, at now, the monitors of every valid model of inv that
+// is not retired, in model and monitor name order, and returns the findings:
+// a monitor-breach per breached monitor and a monitor-error per monitor that
+// could not be evaluated. A monitor that holds gives no finding. The error
+// is for a cancelled ctx only.
+func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sources, now time.Time) ([]Finding, error) {
+	out := []Finding{}
+	for _, m := range inv.Models {
+		if !m.Valid || m.Retired {
+			continue
+		}
+		for _, name := range sortedKeys(m.Monitors) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if f, ok := evaluateOne(ctx, m, name, sources, now); ok {
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Monitor converts a model's monitor to monitor.Monitor with DESIGN.md's
+// defaults (source "default", for "15m", stage "production").
+func Monitor(model, name string, sm schema.Monitor) (monitor.Monitor, error) {
+	mon := monitor.Monitor{
+		Model: model, Name: name, Query: sm.Query, Source: sm.Source, Stage: sm.Stage,
+		Action: sm.Action, Kind: sm.Kind, Min: sm.Min, Max: sm.Max,
+	}
+	if mon.Source == "" {
+		mon.Source = "default"
+	}
+	if mon.Stage == "" {
+		mon.Stage = DefaultStage
+	}
+	forStr := sm.For
+	if forStr == "" {
+		forStr = "15m"
+	}
+	d, err := time.ParseDuration(forStr)
+	if err != nil {
+		return mon, fmt.Errorf("monitor %s/%s: for %q: %w", model, name, forStr, err)
+	}
+	mon.For = d
+	return mon, nil
+}
+
+func evaluateOne(ctx context.Context, m *inventory.Model, name string, sources monitor.Sources, now time.Time) (Finding, bool) {
+	sm := m.Monitors[name]
+	mon, err := Monitor(m.Name, name, sm)
+	f := Finding{
+		Model: m.Name, Monitor: name, Stage: mon.Stage, Version: m.Stages[mon.Stage],
+		Action: mon.Action, Query: mon.Query, Source: mon.Source,
+		Window: [2]time.Time{now.Add(-mon.For), now},
+	}
+	fail := func(err error) (Finding, bool) {
+		f.Kind, f.Err = KindMonitorError, err
+		f.Message = oneLine(err.Error())
+		return f, true
+	}
+	if err != nil {
+		return fail(err)
+	}
+	src, err := sources.Source(mon.Source)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := src.Evaluate(ctx, mon, now)
+	if err != nil {
+		var se *monitor.SourceError
+		if !errors.As(err, &se) && ctx.Err() != nil {
+			return fail(ctx.Err())
+		}
+		return fail(err)
+	}
+	if !res.Breached {
+		return Finding{}, false
+	}
+	f.Kind, f.Result = KindMonitorBreach, res
+	f.Bound, f.Observed, f.Window = res.Bound, res.Observed, res.Window
+	f.Message = fmt.Sprintf("%s out of bounds (%s) for %s on %s %s: %s; action %s",
+		orDash(res.Series), res.Bound, mon.For, f.Stage, orDash(f.Version), res.Observed, mon.Action)
+	return f, true
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
