@@ -66,6 +66,9 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newApplyCmd(g, nil),
 		newDriftCmd(g, nil),
 		newHistoryCmd(g, nil),
+		newKeygenCmd(g, nil),
+		newSignCmd(g, nil),
+		newVerifyCmd(g, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

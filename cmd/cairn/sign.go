@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/signing"
+)
+
+type signOptions struct {
+	*globalOptions
+	inventoryOptions
+	key string
+}
+
+var signFormats = []string{"text", "json"}
+
+func newSignCmd(g *globalOptions, runF func(context.Context, *signOptions, string) error) *cobra.Command {
+	opts := &signOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "sign MODEL@VERSION --key FILE",
+		Short: "Sign a pinned artifact and write its Sigstore bundle",
+		Long: `Sign streams the artifact of MODEL@VERSION, checks that its sha256 equals
+the digest pinned in the inventory, signs that digest with the key and writes
+a Sigstore bundle to models/MODEL/signatures/VERSION.sigstore.json in the
+working tree. It prints the bundle's path. An encrypted key is decrypted with
+CAIRN_KEY_PASSWORD. It refuses (exit 1) when the artifact does not match the pin.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.checkFormat(signFormats...); err != nil {
+				return err
+			}
+			if opts.key == "" {
+				return usageError(errors.New("--key FILE is required"))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts, args[0])
+			}
+			return runSign(cmd.Context(), opts, args[0])
+		},
+	}
+	opts.inventoryOptions.AddFlags(cmd.Flags(), signFormats...)
+	cmd.Flags().StringVar(&opts.key, "key", "", "the private key `FILE` (PEM PKCS#8/EC, cosign encrypted) or a KMS URI")
+	return cmd
+}
+
+// signResult is the JSON output of sign.
+type signResult struct {
+	Model    string `json:"model"`
+	Version  string `json:"version"`
+	Digest   string `json:"digest"`
+	Bundle   string `json:"bundle"`
+	Identity string `json:"identity"`
+}
+
+func runSign(ctx context.Context, opts *signOptions, ref string) error {
+	name, version, err := parseRef(ref, true)
+	if err != nil {
+		return err
+	}
+	src, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	inv, err := load(ctx, src, inventory.Options{Only: []string{name}})
+	if err != nil {
+		return err
+	}
+	m, err := lookupModel(inv, name)
+	if err != nil {
+		return err
+	}
+	v, ok := m.Versions[version]
+	if !ok {
+		return usageError(fmt.Errorf("%s has no version %s (have: %s)", name, version, strings.Join(sortedVersions(m), ", ")))
+	}
+	signer, err := signing.LoadSigner(ctx, opts.key, keyPassword)
+	if err != nil {
+		return usageError(err)
+	}
+	got, err := digestArtifact(ctx, opts.globalOptions, src, nil, name+"@"+version, v.Artifact.URI)
+	if err != nil {
+		return usageError(fmt.Errorf("%s@%s: %w", name, version, err))
+	}
+	if got != v.Artifact.Digest {
+		return &exitError{code: exitFindings, err: fmt.Errorf("%s@%s: artifact %s does not match the pinned digest: want %s, got %s; not signing",
+			name, version, v.Artifact.URI, v.Artifact.Digest, got)}
+	}
+	bundle, err := signing.Sign(ctx, signer, got)
+	if err != nil {
+		return err
+	}
+	rel := bundlePath(name, version)
+	if err := writeFileAtomic(filepath.Join(src.Dir, filepath.FromSlash(rel)), bundle); err != nil {
+		return usageError(err)
+	}
+	if opts.format == "json" {
+		pub, err := signer.PublicKey()
+		if err != nil {
+			return err
+		}
+		id, err := signing.KeyID(pub)
+		if err != nil {
+			return err
+		}
+		return writeJSON(opts.stdout, signResult{Model: name, Version: version, Digest: got, Bundle: rel, Identity: id})
+	}
+	fmt.Fprintln(opts.stdout, rel)
+	return nil
+}
+
+// keyPassword returns $CAIRN_KEY_PASSWORD for an encrypted key.
+func keyPassword() ([]byte, error) {
+	pw, ok := os.LookupEnv(passwordEnv)
+	if !ok {
+		return nil, fmt.Errorf("the key is encrypted: set %s", passwordEnv)
+	}
+	return []byte(pw), nil
+}
+
+// parseRef splits MODEL[@VERSION]; needVersion makes the version mandatory.
+func parseRef(ref string, needVersion bool) (name, version string, err error) {
+	name, version, hasVersion := strings.Cut(ref, "@")
+	if !inventory.NamePattern.MatchString(name) {
+		return "", "", usageError(fmt.Errorf("%q: model name must match %s", name, inventory.NamePattern))
+	}
+	if hasVersion && (version == "" || strings.ContainsAny(version, `/\`) || version == "." || version == "..") {
+		return "", "", usageError(fmt.Errorf("%q: invalid version", ref))
+	}
+	if needVersion && !hasVersion {
+		return "", "", usageError(fmt.Errorf("%q: want MODEL@VERSION", ref))
+	}
+	return name, version, nil
+}
+
+// lookupModel returns the valid model name of inv.
+func lookupModel(inv *inventory.Inventory, name string) (*inventory.Model, error) {
+	m := inv.Model(name)
+	if m == nil {
+		return nil, usageError(fmt.Errorf("no model %s in %s", name, inventory.ModelsDir))
+	}
+	if !m.Valid {
+		return nil, usageError(fmt.Errorf("model %s does not evaluate; run cairn validate", name))
+	}
+	return m, nil
+}
+
+// sortedVersions lists the declared versions of m.
+func sortedVersions(m *inventory.Model) []string { return sortedKeys(m.Versions) }
+
+// bundlePath is where the Sigstore bundle of model@version lives,
+// slash-separated and relative to the inventory root.
+func bundlePath(model, version string) string {
+	return path.Join(inventory.ModelsDir, model, "signatures", version+".sigstore.json")
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it
+// into place, creating the folder.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".bundle-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(append(data, '\n'))
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp, 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, werr)
+	}
+	return nil
+}
