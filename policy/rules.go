@@ -185,6 +185,9 @@ func checkVersionImmutable(c *checkContext) []Finding {
 					}
 				}
 				if len(users) > 0 {
+					slices.SortStableFunc(users, func(a, b string) int {
+						return stageIndex(c.inv.Settings.Stages, a) - stageIndex(c.inv.Settings.Stages, b)
+					})
 					out = append(out, finding("version-immutable", m.Name, m.Pos("versions"),
 						fmt.Sprintf("versions: version %q is deleted but %s ran it at base; keep the version so its deployments stay traceable and can be rolled back to", v, strings.Join(users, ", "))))
 				}
