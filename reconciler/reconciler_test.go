@@ -149,6 +149,7 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 		{
 			name: "unsigned production with require-signatures",
 			break_: func(t *testing.T, dir string) {
+				require.NoError(t, os.RemoveAll(filepath.Join(dir, "models/fraud-detector/signatures")))
 				edit(t, dir, "models/churn-predictor/model.cue", `staging:     "1.4.0"`, `staging:     "1.5.0"`)
 			},
 			require: true,
