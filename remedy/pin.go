@@ -62,7 +62,6 @@ func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage
 	dir := inventory.ModelsDir + "/" + model + "/"
 	iter, err := repo.Log(&git.LogOptions{
 		From:       from,
-		Order:      git.LogOrderCommitterTime,
 		PathFilter: func(p string) bool { return strings.HasPrefix(p, dir) },
 	})
 	if err != nil {
