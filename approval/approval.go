@@ -130,9 +130,9 @@ type Requirement struct {
 	Change
 	// Min is how many distinct approvers are needed.
 	Min int `json:"min"`
-	// From lists who may approve: "@user" or "@org/team"; empty means any
-	// reviewer but the author.
-	From []string `json:"from,omitempty"`
+	// Eligible lists who may approve (the setting's from): "@user" or
+	// "@org/team"; empty means any reviewer but the author.
+	Eligible []string `json:"eligible,omitempty"`
 }
 
 // Requirements returns the requirement of every change that settings'
@@ -149,9 +149,9 @@ func Requirements(settings schema.Settings, changes []Change) []Requirement {
 		if !ok {
 			continue
 		}
-		r := Requirement{Change: c, Min: a.Min, From: a.From}
+		r := Requirement{Change: c, Min: a.Min, Eligible: a.From}
 		if o, ok := a.ByRisk[c.Tier]; ok && c.Tier != "" {
-			r.Min, r.From = o.Min, o.From
+			r.Min, r.Eligible = o.Min, o.From
 		}
 		if r.Min <= 0 {
 			continue
@@ -222,8 +222,8 @@ func Evaluate(ctx context.Context, reqs []Requirement, reviews []Review, author,
 	for _, r := range reqs {
 		res := Result{Requirement: r, Approvers: []string{}}
 		for _, login := range approved {
-			ok := len(r.From) == 0
-			for _, who := range r.From {
+			ok := len(r.Eligible) == 0
+			for _, who := range r.Eligible {
 				if ok {
 					break
 				}
@@ -288,8 +288,8 @@ func Describe(results []Result) string {
 			continue
 		}
 		who := "any reviewer"
-		if len(r.From) > 0 {
-			who = strings.Join(r.From, " or ")
+		if len(r.Eligible) > 0 {
+			who = strings.Join(r.Eligible, " or ")
 		}
 		missing = append(missing, fmt.Sprintf("%s %s: %d more from %s", r.Model, r.Stage, r.Missing(), who))
 	}

@@ -66,14 +66,14 @@ func TestRequirements(t *testing.T) {
 	got := Requirements(settings, changes)
 	require.Len(t, got, 3)
 	assert.Equal(t, Requirement{Change: changes[1], Min: 1}, got[0])
-	assert.Equal(t, Requirement{Change: changes[2], Min: 2, From: []string{"@acme/platform", "@acme/risk"}}, got[1])
-	assert.Equal(t, Requirement{Change: changes[3], Min: 1, From: []string{"@acme/platform"}}, got[2])
+	assert.Equal(t, Requirement{Change: changes[2], Min: 2, Eligible: []string{"@acme/platform", "@acme/risk"}}, got[1])
+	assert.Equal(t, Requirement{Change: changes[3], Min: 1, Eligible: []string{"@acme/platform"}}, got[2])
 }
 
 func TestEvaluate(t *testing.T) {
 	const head, old = "bbbb", "aaaa"
 	at := func(m int) time.Time { return time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC) }
-	req := Requirement{Change: Change{Model: "fraud", Stage: "production"}, Min: 2, From: []string{"@acme/risk", "@carol"}}
+	req := Requirement{Change: Change{Model: "fraud", Stage: "production"}, Min: 2, Eligible: []string{"@acme/risk", "@carol"}}
 	members := func(ctx context.Context, org, slug string) ([]string, error) {
 		if org == "acme" && slug == "risk" {
 			return []string{"Bob", "dave", "alice"}, nil
@@ -127,7 +127,7 @@ func TestEvaluate(t *testing.T) {
 	}
 
 	t.Run("team lookup error", func(t *testing.T) {
-		bad := Requirement{Min: 1, From: []string{"@acme/nope"}}
+		bad := Requirement{Min: 1, Eligible: []string{"@acme/nope"}}
 		_, err := Evaluate(context.Background(), []Requirement{bad},
 			[]Review{{User: "bob", State: "APPROVED", CommitID: head}}, "alice", head, members)
 		require.ErrorContains(t, err, "resolving team @acme/nope: no such team")
@@ -142,7 +142,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	assert.Equal(t, "no approvals required", Describe(nil))
-	r := Result{Requirement: Requirement{Change: Change{Model: "fraud", Stage: "production"}, Min: 2, From: []string{"@acme/risk"}}, Approvers: []string{"bob"}}
+	r := Result{Requirement: Requirement{Change: Change{Model: "fraud", Stage: "production"}, Min: 2, Eligible: []string{"@acme/risk"}}, Approvers: []string{"bob"}}
 	assert.Equal(t, "waiting for fraud production: 1 more from @acme/risk", Describe([]Result{r}))
 	r.Approvers = append(r.Approvers, "carol")
 	assert.Equal(t, "all required approvals present (1 change)", Describe([]Result{r}))

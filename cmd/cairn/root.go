@@ -66,6 +66,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newApplyCmd(g, nil),
 		newDriftCmd(g, nil),
 		newHistoryCmd(g, nil),
+		newCICmd(g, nil),
 		newKeygenCmd(g, nil),
 		newSignCmd(g, nil),
 		newVerifyCmd(g, nil),

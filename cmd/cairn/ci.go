@@ -1,0 +1,599 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnops/cairn/approval"
+	"github.com/cairnops/cairn/forge"
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/policy"
+	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/target"
+)
+
+// ciMarker marks Cairn's sticky pull request comment.
+const ciMarker = "<!-- cairn -->"
+
+// ciStatusContext is the commit status that carries the approvals.
+const ciStatusContext = "cairn/approvals"
+
+// ciOptions are the inputs of `cairn ci`, all read from the GitHub Actions
+// environment by fromEnv.
+type ciOptions struct {
+	*globalOptions
+
+	eventName   string // GITHUB_EVENT_NAME
+	eventPath   string // GITHUB_EVENT_PATH
+	repository  string // GITHUB_REPOSITORY, owner/name
+	sha         string // GITHUB_SHA
+	apiURL      string // GITHUB_API_URL
+	token       string // INPUT_GITHUB-TOKEN, else GITHUB_TOKEN
+	outputPath  string // GITHUB_OUTPUT
+	summaryPath string // GITHUB_STEP_SUMMARY
+	runURL      string // GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID
+
+	command     string   // INPUT_COMMAND: auto, validate, plan or apply
+	path        string   // INPUT_PATH: the inventory folder
+	base        string   // INPUT_BASE: base revision or branch override
+	apply       bool     // INPUT_APPLY: apply on push to the base branch
+	trustedKeys []string // INPUT_TRUSTED-KEYS: newline- or comma-separated files
+	sarifPath   string   // INPUT_SARIF-FILE: where the SARIF log goes
+}
+
+var ciCommands = []string{"auto", "validate", "plan", "apply"}
+
+// input reads the action input name as the runner passes it: INPUT_ and the
+// name upper-cased with spaces as underscores (hyphens stay). The
+// underscore spelling of a hyphenated name is accepted too, for shells that
+// cannot set the former.
+func input(getenv func(string) string, name string) string {
+	key := "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
+	if v := getenv(key); v != "" {
+		return strings.TrimSpace(v)
+	}
+	return strings.TrimSpace(getenv(strings.ReplaceAll(key, "-", "_")))
+}
+
+// fromEnv maps the GitHub Actions environment onto o. It is the one place
+// `cairn ci` reads the environment.
+func (o *ciOptions) fromEnv(getenv func(string) string) error {
+	o.eventName = getenv("GITHUB_EVENT_NAME")
+	o.eventPath = getenv("GITHUB_EVENT_PATH")
+	o.repository = getenv("GITHUB_REPOSITORY")
+	o.sha = getenv("GITHUB_SHA")
+	o.apiURL = getenv("GITHUB_API_URL")
+	o.outputPath = getenv("GITHUB_OUTPUT")
+	o.summaryPath = getenv("GITHUB_STEP_SUMMARY")
+	if s, r, id := getenv("GITHUB_SERVER_URL"), o.repository, getenv("GITHUB_RUN_ID"); s != "" && r != "" && id != "" {
+		o.runURL = strings.TrimRight(s, "/") + "/" + r + "/actions/runs/" + id
+	}
+	o.token = input(getenv, "github-token")
+	if o.token == "" {
+		o.token = getenv("GITHUB_TOKEN")
+	}
+	o.command = input(getenv, "command")
+	if o.command == "" {
+		o.command = "auto"
+	}
+	if !contains(ciCommands, o.command) {
+		return usageError(fmt.Errorf("input command %q: want one of %v", o.command, ciCommands))
+	}
+	o.path = input(getenv, "path")
+	if o.path == "" {
+		o.path = "."
+	}
+	o.base = input(getenv, "base")
+	switch a := strings.ToLower(input(getenv, "apply")); a {
+	case "", "false":
+	case "true":
+		o.apply = true
+	default:
+		return usageError(fmt.Errorf("input apply %q: want true or false", a))
+	}
+	for _, k := range strings.FieldsFunc(input(getenv, "trusted-keys"), func(r rune) bool { return r == '\n' || r == ',' }) {
+		if k = strings.TrimSpace(k); k != "" {
+			o.trustedKeys = append(o.trustedKeys, k)
+		}
+	}
+	o.sarifPath = input(getenv, "sarif-file")
+	if o.sarifPath == "" {
+		o.sarifPath = "cairn.sarif"
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newCICmd(g *globalOptions, runF func(context.Context, *ciOptions) error) *cobra.Command {
+	opts := &ciOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "ci",
+		Short: "Run as the GitHub Action: check pull requests, track approvals, plan and apply on push",
+		Long: `Ci is the GitHub Action's entry point. It reads the Actions environment
+(GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_SHA,
+GITHUB_API_URL, GITHUB_TOKEN, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and the
+INPUT_* variables of action.yml) and, by event:
+
+  pull_request         validates the checkout against the pull request's base
+                       commit (fetched from origin when a shallow checkout lacks
+                       it), writes annotations, the step summary, a SARIF file
+                       and outputs, keeps one sticky comment with findings, plan
+                       and approvals, and sets the commit status
+                       cairn/approvals on the head commit;
+  pull_request_review  recomputes the approvals status and the comment;
+  push                 plans, and applies with input apply: true.
+
+Any other event only validates. It exits 1 when validation finds errors.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.fromEnv(os.Getenv); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runCI(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+// ghEvent is the part of a webhook payload Cairn reads.
+type ghEvent struct {
+	Action      string `json:"action"`
+	Ref         string `json:"ref"`
+	After       string `json:"after"`
+	PullRequest *struct {
+		Number int `json:"number"`
+		Head   struct {
+			SHA string `json:"sha"`
+			Ref string `json:"ref"`
+		} `json:"head"`
+		Base struct {
+			SHA string `json:"sha"`
+			Ref string `json:"ref"`
+		} `json:"base"`
+		User struct {
+			Login string `json:"login"`
+		} `json:"user"`
+	} `json:"pull_request"`
+}
+
+func readEvent(path string) (*ghEvent, error) {
+	ev := &ghEvent{}
+	if path == "" {
+		return ev, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("reading event: %w", err))
+	}
+	if err := json.Unmarshal(b, ev); err != nil {
+		return nil, usageError(fmt.Errorf("reading event %s: %w", path, err))
+	}
+	return ev, nil
+}
+
+func runCI(ctx context.Context, opts *ciOptions) error {
+	ev, err := readEvent(opts.eventPath)
+	if err != nil {
+		return err
+	}
+	mode := opts.command
+	if mode == "auto" {
+		switch opts.eventName {
+		case "pull_request", "pull_request_target", "pull_request_review":
+			mode = opts.eventName
+		case "push":
+			mode = "plan"
+			if opts.apply {
+				mode = "apply"
+			}
+		default:
+			mode = "validate"
+		}
+	}
+	if strings.HasPrefix(mode, "pull_request") && (ev.PullRequest == nil || ev.PullRequest.Number == 0) {
+		return usageError(fmt.Errorf("event %s: no pull_request in %s", opts.eventName, opts.eventPath))
+	}
+	switch mode {
+	case "pull_request", "pull_request_target":
+		return runCIPullRequest(ctx, opts, ev, false)
+	case "pull_request_review":
+		return runCIPullRequest(ctx, opts, ev, true)
+	case "plan", "apply":
+		return runCIPush(ctx, opts, ev, mode == "apply")
+	}
+	return runCIValidate(ctx, opts)
+}
+
+// ciCheck is one validation of the checkout, with the base when there is one.
+type ciCheck struct {
+	src    *inventory.Source
+	head   *inventory.Inventory
+	base   *inventory.Inventory
+	rules  []policy.Rule
+	report *policy.Report
+	prefix string
+}
+
+// check loads the working tree at opts.path and validates it against
+// baseRev (none when empty), fetching baseRev from origin when absent.
+func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciCheck, error) {
+	src, err := openSource(ctx, opts.path, "")
+	if err != nil {
+		return nil, err
+	}
+	pols, err := policy.Load(ctx, src)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	head, err := load(ctx, src, inventory.Options{Visit: pols.Visit})
+	if err != nil {
+		return nil, err
+	}
+	c := &ciCheck{src: src, head: head, rules: append(policy.Rules(), pols.Rules()...)}
+	if c.prefix, err = repoPrefix(src); err != nil {
+		return nil, usageError(err)
+	}
+	po := policy.Options{Now: nowFunc(), Policies: pols}
+	if baseRev != "" {
+		if src.Repo == nil {
+			return nil, usageError(fmt.Errorf("%s: %w: cannot read base %s", opts.path, inventory.ErrNotRepository, baseRev))
+		}
+		if err := ensureCommit(ctx, src.Repo, baseRev, baseRef, opts.token); err != nil {
+			return nil, usageError(err)
+		}
+		bsrc, err := inventory.OpenCommit(ctx, src.Repo, src.Dir, baseRev)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		c.base, err = inventory.Load(ctx, bsrc, inventory.Options{})
+		if errors.Is(err, inventory.ErrNoInventory) {
+			c.base, err = &inventory.Inventory{Source: bsrc}, nil
+		}
+		if err != nil {
+			return nil, usageError(fmt.Errorf("reading base %s: %w", baseRev, err))
+		}
+		po.Base = c.base
+	}
+	if c.report, err = policy.Evaluate(ctx, head, po); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// addFindings appends fs to the report, keeping its order and counts.
+func (c *ciCheck) addFindings(fs []policy.Finding) {
+	for _, f := range fs {
+		c.report.Findings = append(c.report.Findings, f)
+		switch f.Severity {
+		case policy.Error:
+			c.report.Summary.Errors++
+		case policy.Warning:
+			c.report.Summary.Warnings++
+		}
+	}
+}
+
+// publish writes the annotations to stdout, the SARIF file and the step
+// summary.
+func (opts *ciOptions) publish(c *ciCheck, summary string) error {
+	writeGitHub(opts.stdout, c.report, c.prefix)
+	f, err := os.Create(opts.sarifPath)
+	if err != nil {
+		return usageError(fmt.Errorf("writing sarif: %w", err))
+	}
+	if err := writeSARIF(f, c.report, c.rules, c.prefix); err != nil {
+		f.Close()
+		return usageError(fmt.Errorf("writing sarif: %w", err))
+	}
+	if err := f.Close(); err != nil {
+		return usageError(fmt.Errorf("writing sarif: %w", err))
+	}
+	return appendFile(opts.summaryPath, summary)
+}
+
+// setOutputs appends name=value lines to $GITHUB_OUTPUT.
+func (opts *ciOptions) setOutputs(kv ...string) error {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(&b, "%s=%s\n", kv[i], kv[i+1])
+	}
+	return appendFile(opts.outputPath, b.String())
+}
+
+// appendFile appends s to the file at path; an empty path discards s.
+func appendFile(path, s string) error {
+	if path == "" || s == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return usageError(fmt.Errorf("writing %s: %w", filepath.Base(path), err))
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return usageError(fmt.Errorf("writing %s: %w", filepath.Base(path), err))
+	}
+	if err := f.Close(); err != nil {
+		return usageError(fmt.Errorf("writing %s: %w", filepath.Base(path), err))
+	}
+	return nil
+}
+
+func (opts *ciOptions) client(ctx context.Context, settingsRepo string) (*forge.Client, error) {
+	repo := opts.repository
+	if repo == "" {
+		repo = settingsRepo
+	}
+	if opts.token == "" {
+		return nil, usageError(errors.New("no GitHub token: set input github-token or GITHUB_TOKEN"))
+	}
+	c, err := forge.New(ctx, forge.Options{APIURL: opts.apiURL, Token: opts.token, Repository: repo})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return c, nil
+}
+
+func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review bool) error {
+	pr := ev.PullRequest
+	baseRev := pr.Base.SHA
+	if opts.base != "" {
+		baseRev = opts.base
+	}
+	if baseRev == "" {
+		return usageError(fmt.Errorf("event %s: no pull_request.base.sha", opts.eventName))
+	}
+	c, err := opts.check(ctx, baseRev, pr.Base.Ref)
+	if err != nil {
+		return err
+	}
+	changes := approval.Changes(c.base, c.head)
+	// The base's settings decide what a change needs: a pull request cannot
+	// lower its own bar. A base without an inventory uses the head's.
+	settings := c.head.Settings
+	if c.base != nil && c.base.SettingsOK {
+		settings = c.base.Settings
+	}
+	reqs := approval.Requirements(settings, changes)
+
+	var repoSetting string
+	if settings.GitHub != nil {
+		repoSetting = settings.GitHub.Repository
+	}
+	gh, err := opts.client(ctx, repoSetting)
+	if err != nil {
+		return err
+	}
+	revs, err := gh.Reviews(ctx, pr.Number)
+	if err != nil {
+		return err
+	}
+	reviews := make([]approval.Review, 0, len(revs))
+	for _, r := range revs {
+		reviews = append(reviews, approval.Review{User: r.User, State: r.State, CommitID: r.CommitID, SubmittedAt: r.SubmittedAt})
+	}
+	results, err := approval.Evaluate(ctx, reqs, reviews, pr.User.Login, pr.Head.SHA, gh.TeamMembers)
+	if err != nil {
+		return err
+	}
+	c.addFindings(approvalFindings(c.head, results))
+
+	rep := &ciReport{
+		Report: c.report, Changes: changes, Results: results, Targets: c.head.Settings.Targets,
+		Stages: c.head.Settings.Stages, HeadSHA: pr.Head.SHA, BaseSHA: baseRev, RunURL: opts.runURL,
+	}
+	if !review {
+		if err := opts.publish(c, rep.markdown(maxSummaryChars)); err != nil {
+			return err
+		}
+	}
+	if err := gh.UpsertComment(ctx, pr.Number, ciMarker, ciMarker+"\n"+rep.markdown(maxCommentChars)); err != nil {
+		return err
+	}
+	state := "pending"
+	if approval.Satisfied(results) {
+		state = "success"
+	}
+	if err := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, state, approval.Describe(results), opts.runURL); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.stderr, "cairn: %s: %s\n", ciStatusContext, approval.Describe(results))
+	outs := []string{
+		"errors", fmt.Sprint(c.report.Summary.Errors),
+		"warnings", fmt.Sprint(c.report.Summary.Warnings),
+		"changes", fmt.Sprint(len(changes)),
+		"approved", fmt.Sprint(state == "success"),
+	}
+	if !review {
+		outs = append(outs, "sarif", opts.sarifPath)
+	}
+	if err := opts.setOutputs(outs...); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.stderr, "checked %s at %s against %s: %s\n", plural(c.report.Models, "model"),
+		c.src.ShortRevision(), short(baseRev), summaryText(c.report.Summary))
+	if !review && c.report.Summary.Errors > 0 {
+		return findingsExit
+	}
+	return nil
+}
+
+// approvalFindings turns unsatisfied requirements into findings of the
+// approvals rule, placed at the stage pin; warnings unless inventory.cue's
+// rules set another severity.
+func approvalFindings(head *inventory.Inventory, results []approval.Result) []policy.Finding {
+	sev := policy.Warning
+	if o, ok := head.Settings.Rules["approvals"]; ok && o.Severity != "" {
+		sev = policy.Severity(o.Severity)
+	}
+	if sev == policy.Off {
+		return nil
+	}
+	var out []policy.Finding
+	for _, r := range results {
+		if r.Satisfied() {
+			continue
+		}
+		f := policy.Finding{Rule: "approvals", Severity: sev, Model: r.Model,
+			Message: fmt.Sprintf("stages.%s: %s→%s needs %d %s%s, has %d",
+				r.Stage, orDash(r.From), orDash(r.To), r.Min, pluralWord(r.Min, "approval"), fromText(r.Eligible), len(r.Approvers))}
+		if m := head.Model(r.Model); m != nil {
+			pos := m.Pos("stages", r.Stage)
+			f.File, f.Line, f.Column = pos.File, pos.Line, pos.Column
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func fromText(from []string) string {
+	if len(from) == 0 {
+		return ""
+	}
+	return " from " + strings.Join(from, " or ")
+}
+
+func pluralWord(n int, w string) string {
+	if n == 1 {
+		return w
+	}
+	return w + "s"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// runCIValidate validates the checkout and publishes the results, without
+// GitHub.
+func runCIValidate(ctx context.Context, opts *ciOptions) error {
+	c, err := opts.check(ctx, opts.base, "")
+	if err != nil {
+		return err
+	}
+	rep := &ciReport{Report: c.report, Stages: c.head.Settings.Stages, Targets: c.head.Settings.Targets, NoApprovals: true, RunURL: opts.runURL}
+	if c.base != nil {
+		rep.Changes = approval.Changes(c.base, c.head)
+	}
+	if err := opts.publish(c, rep.markdown(maxSummaryChars)); err != nil {
+		return err
+	}
+	if err := opts.setOutputs("errors", fmt.Sprint(c.report.Summary.Errors), "warnings", fmt.Sprint(c.report.Summary.Warnings),
+		"changes", fmt.Sprint(len(rep.Changes)), "sarif", opts.sarifPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.stderr, "checked %s at %s: %s\n", plural(c.report.Models, "model"), c.src.ShortRevision(), summaryText(c.report.Summary))
+	if c.report.Summary.Errors > 0 {
+		return findingsExit
+	}
+	return nil
+}
+
+// runCIPush plans the checkout, and applies it when doApply, on a push to
+// the base branch; a push elsewhere only validates.
+func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) error {
+	src, err := openSource(ctx, opts.path, "")
+	if err != nil {
+		return err
+	}
+	inv, err := load(ctx, src, inventory.Options{})
+	if err != nil {
+		return err
+	}
+	baseBranch := "main"
+	if g := inv.Settings.GitHub; g != nil && g.Base != "" {
+		baseBranch = g.Base
+	}
+	if opts.base != "" {
+		baseBranch = opts.base
+	}
+	if opts.eventName == "push" && ev.Ref != "" && ev.Ref != "refs/heads/"+baseBranch {
+		fmt.Fprintf(opts.stderr, "cairn: %s is not the base branch %s: validating only\n", ev.Ref, baseBranch)
+		return runCIValidate(ctx, opts)
+	}
+	tOpts := targetOptions{}
+	ropts, err := tOpts.reconcilerOptions(src)
+	if err != nil {
+		return err
+	}
+	var out fmt.Stringer
+	var changed int
+	count := func(tps []reconciler.TargetPlan) {
+		for _, tp := range tps {
+			for _, ch := range tp.Changes {
+				if ch.Action != target.Unchanged && ch.Action != target.Skipped {
+					changed++
+				}
+			}
+		}
+	}
+	var runErr error
+	if doApply {
+		to := trustRootOptions{trustedKeys: opts.trustedKeys}
+		trust, err := to.trust(src)
+		if err != nil {
+			return err
+		}
+		ropts.Trust = trust
+		res, err := reconciler.Apply(ctx, inv, ropts)
+		if res == nil {
+			return targetErr(err)
+		}
+		for _, f := range res.Findings {
+			fmt.Fprintln(opts.stderr, f)
+		}
+		out, runErr = res, applyExit(err)
+		count(res.Targets)
+	} else {
+		p, err := reconciler.MakePlan(ctx, inv, ropts)
+		if err != nil {
+			return targetErr(err)
+		}
+		out = p
+		count(p.Targets)
+		if p.Failed() {
+			runErr = &exitError{code: exitUsage}
+		}
+	}
+	fmt.Fprint(opts.stdout, out.String())
+	title := "Plan"
+	if doApply {
+		title = "Apply"
+	}
+	md := fmt.Sprintf("## Cairn %s at %s\n\n```\n%s```\n", strings.ToLower(title), src.ShortRevision(), out.String())
+	if err := appendFile(opts.summaryPath, md); err != nil {
+		return err
+	}
+	if err := opts.setOutputs("changes", fmt.Sprint(changed)); err != nil {
+		return err
+	}
+	return runErr
+}
