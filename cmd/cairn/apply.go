@@ -15,7 +15,7 @@ type applyOptions struct {
 	*globalOptions
 	inventoryOptions
 	targetOptions
-	trustOptions
+	signatureOptions
 }
 
 var applyFormats = []string{"text", "json"}
@@ -44,7 +44,7 @@ revision is refused or a target fails.`,
 	}
 	opts.inventoryOptions.AddFlags(cmd.Flags(), applyFormats...)
 	opts.targetOptions.AddFlags(cmd.Flags(), true)
-	opts.trustOptions.AddFlags(cmd.Flags())
+	opts.signatureOptions.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -53,7 +53,7 @@ func runApply(ctx context.Context, opts *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	trust, err := opts.trust()
+	trust, err := opts.trust(src)
 	if err != nil {
 		return err
 	}

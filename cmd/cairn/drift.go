@@ -15,7 +15,7 @@ type driftOptions struct {
 	*globalOptions
 	inventoryOptions
 	targetOptions
-	trustOptions
+	signatureOptions
 	heal bool
 }
 
@@ -44,7 +44,7 @@ included); report targets are only reported. Exit 1 when there are findings.`,
 	}
 	opts.inventoryOptions.AddFlags(cmd.Flags(), driftFormats...)
 	opts.targetOptions.AddFlags(cmd.Flags(), true)
-	opts.trustOptions.AddFlags(cmd.Flags())
+	opts.signatureOptions.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.heal, "heal", false, "re-apply targets whose onDrift is heal")
 	return cmd
 }
@@ -54,7 +54,7 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 	if err != nil {
 		return err
 	}
-	trust, err := opts.trust()
+	trust, err := opts.trust(src)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"crypto"
 	"encoding/json"
-	"fmt"
 	"io"
 	"path/filepath"
 
@@ -11,7 +9,6 @@ import (
 
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
-	"github.com/cairnops/cairn/signing"
 )
 
 // targetOptions are the flags of the commands that reach deployment targets.
@@ -55,28 +52,16 @@ func (o *targetOptions) reconcilerOptions(src *inventory.Source) (reconciler.Opt
 	return opts, nil
 }
 
-// trustOptions are the operator's trust roots for signature verification.
-type trustOptions struct {
-	trustedKeys       []string
+// signatureOptions are the operator's trust roots (trust.go) and whether
+// a signature is required for signing.required stages.
+type signatureOptions struct {
+	trustRootOptions
 	requireSignatures bool
 }
 
-func (o *trustOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&o.trustedKeys, "trusted-key", nil, "verify signatures against the PEM public key in `FILE` (repeatable)")
+func (o *signatureOptions) AddFlags(fs *pflag.FlagSet) {
+	o.trustRootOptions.AddFlags(fs)
 	fs.BoolVar(&o.requireSignatures, "require-signatures", false, "refuse versions for signing.required stages without a valid signature")
-}
-
-// trust loads the trusted keys; an unreadable key is a usage error.
-func (o *trustOptions) trust() (signing.Trust, error) {
-	var t signing.Trust
-	for _, f := range o.trustedKeys {
-		k, err := signing.LoadPublicKey(f)
-		if err != nil {
-			return t, usageError(fmt.Errorf("--trusted-key: %w", err))
-		}
-		t.Keys = append(t.Keys, crypto.PublicKey(k))
-	}
-	return t, nil
 }
 
 // writeJSON writes v indented, without HTML escaping.
