@@ -320,6 +320,7 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 	}
 
 	inst := build.NewContext().NewInstance(m.Dir, nil)
+	var files []*ast.File
 	for _, f := range append(own, defaults...) {
 		file, err := parser.ParseFile(f.name, f.src, parser.ParseComments)
 		if err != nil {
@@ -331,6 +332,7 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 				Message: fmt.Sprintf("package %q: model files are package model", pkg)})
 			continue
 		}
+		files = append(files, file)
 		if err := inst.AddSyntax(file); err != nil {
 			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
 		}
@@ -343,11 +345,19 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		return cueProblems(m.Name, err, data, first), nil
 	}
 	v := data.Unify(ev.schema.Model)
-	if err := v.Validate(cue.All()); err != nil {
-		problems = append(problems, cueProblems(m.Name, err, data, first)...)
+	m.pos = astPositions(files)
+	// The concrete check is the common, fast path. Only when it fails are
+	// errors gathered in two passes, since CUE leaves out missing fields
+	// when anything else is wrong.
+	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
+		if err := v.Validate(cue.All()); err != nil {
+			problems = append(problems, cueProblems(m.Name, err, data, first)...)
+		}
+		problems = append(problems, incomplete(m.Name, v, data, first)...)
+		if len(problems) == 0 {
+			problems = cueProblems(m.Name, err, data, first)
+		}
 	}
-	problems = append(problems, incomplete(m.Name, v, data, first)...)
-	m.pos = positions(data)
 	if len(problems) > 0 {
 		return problems, nil
 	}
@@ -383,40 +393,58 @@ func packagePos(f *ast.File, name string) Position {
 	return Position{File: name, Line: 1, Column: 1}
 }
 
-// positions indexes where every field and list element of v is set.
-func positions(v cue.Value) map[string]Position {
+// astPositions indexes where every field and list element is set in files,
+// by walking their syntax: far cheaper than iterating evaluated values. Where
+// several files set a field, the first file wins (the model's own files come
+// before the defaults).
+func astPositions(files []*ast.File) map[string]Position {
 	out := map[string]Position{}
-	var walk func(v cue.Value, key string)
-	walk = func(v cue.Value, key string) {
-		if key != "" {
-			if p := positionOf(v.Pos()); p.IsValid() {
-				out[key] = p
-			}
-		}
+	var walk func(n ast.Node, key string)
+	walk = func(n ast.Node, key string) {
 		sep := ""
 		if key != "" {
 			sep = "\x00"
 		}
-		switch v.Kind() {
-		case cue.StructKind:
-			it, err := v.Fields()
+		switch x := n.(type) {
+		case *ast.StructLit:
+			for _, d := range x.Elts {
+				walk(d, key)
+			}
+		case *ast.File:
+			for _, d := range x.Decls {
+				walk(d, key)
+			}
+		case *ast.Field:
+			name, _, err := ast.LabelName(x.Label)
 			if err != nil {
 				return
 			}
-			for it.Next() {
-				walk(it.Value(), key+sep+it.Selector().Unquoted())
+			k := key + sep + name
+			if _, ok := out[k]; !ok {
+				if p := positionOf(x.Label.Pos()); p.IsValid() {
+					out[k] = p
+				}
 			}
-		case cue.ListKind:
-			it, err := v.List()
-			if err != nil {
-				return
+			walk(x.Value, k)
+		case *ast.ListLit:
+			for i, e := range x.Elts {
+				k := fmt.Sprintf("%s%s%d", key, sep, i)
+				if _, ok := out[k]; !ok {
+					if p := positionOf(e.Pos()); p.IsValid() {
+						out[k] = p
+					}
+				}
+				walk(e, k)
 			}
-			for i := 0; it.Next(); i++ {
-				walk(it.Value(), fmt.Sprintf("%s%s%d", key, sep, i))
-			}
+		case *ast.BinaryExpr:
+			// a: {...} & {...}: both sides set fields of a.
+			walk(x.X, key)
+			walk(x.Y, key)
 		}
 	}
-	walk(v, "")
+	for _, f := range files {
+		walk(f, "")
+	}
 	return out
 }
 
@@ -451,7 +479,7 @@ func (inv *Inventory) loadSettings(src []byte) {
 		problems = append(problems, cueProblems("", err, data, fallback)...)
 	}
 	problems = append(problems, incomplete("", v, data, fallback)...)
-	inv.settingsPos = positions(data)
+	inv.settingsPos = astPositions([]*ast.File{f})
 	if len(problems) == 0 {
 		if err := v.Decode(&inv.Settings); err != nil {
 			problems = append(problems, cueProblems("", err, data, fallback)...)
