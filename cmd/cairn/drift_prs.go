@@ -1,0 +1,197 @@
+package main
+
+// The monitor half of `cairn drift` and `--open-prs` (DESIGN.md §4): drift.go
+// calls runDriftPRs after it has observed the targets.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cairnops/cairn/forge"
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/remedy"
+)
+
+// promTimeout bounds one Prometheus query.
+const promTimeout = 30 * time.Second
+
+// driftPRsOptions are the flags of `cairn drift` for monitors and pull requests.
+type driftPRsOptions struct {
+	openPRs         bool
+	prometheusURL   string
+	githubAPIURL    string
+	githubTokenFile string
+}
+
+func (o *driftPRsOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.openPRs, "open-prs", false, "evaluate monitors and answer findings with pull requests (rollback, retrain, pin) and close resolved ones")
+	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "evaluate monitors, with `URL` as the default metric source")
+	fs.StringVar(&o.githubAPIURL, "github-api-url", "", "GitHub API base `URL` (default $GITHUB_API_URL or https://api.github.com)")
+	fs.StringVar(&o.githubTokenFile, "github-token-file", "", "read the GitHub token from `FILE` (default $GITHUB_TOKEN)")
+}
+
+// monitors reports whether monitors are evaluated: with --open-prs or
+// --prometheus-url, so that a plain `cairn drift` needs no metric source.
+func (o *driftPRsOptions) monitors() bool { return o.openPRs || o.prometheusURL != "" }
+
+// driftPRsReport is the monitor part of the drift report.
+type driftPRsReport struct {
+	Monitors     []remedy.Finding `json:"monitors"`
+	PullRequests []remedy.Outcome `json:"pullRequests,omitempty"`
+	// failed counts pull requests that could not be proposed or closed.
+	failed int
+}
+
+// driftJSON is the JSON document of `cairn drift --format json`: the target
+// report with the monitor findings and pull requests beside it.
+func driftJSON(rep *reconciler.DriftReport, mr *driftPRsReport) any {
+	if mr == nil {
+		return rep
+	}
+	return struct {
+		*reconciler.DriftReport
+		*driftPRsReport
+	}{rep, mr}
+}
+
+// githubClient connects to GitHub from the flags, the environment and the
+// inventory's github settings.
+func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inventory, stderr io.Writer) (*forge.Client, error) {
+	tok := os.Getenv("GITHUB_TOKEN")
+	if o.githubTokenFile != "" {
+		b, err := os.ReadFile(o.githubTokenFile)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--github-token-file: %w", err))
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if tok == "" {
+		return nil, usageError(errors.New("--open-prs needs a GitHub token: set GITHUB_TOKEN or --github-token-file"))
+	}
+	apiURL := o.githubAPIURL
+	if apiURL == "" {
+		apiURL = os.Getenv("GITHUB_API_URL")
+	}
+	repo := ""
+	if inv.Settings.GitHub != nil {
+		repo = inv.Settings.GitHub.Repository
+	}
+	if repo == "" {
+		repo = os.Getenv("GITHUB_REPOSITORY")
+	}
+	if repo == "" {
+		return nil, usageError(errors.New("--open-prs needs a repository: set github.repository in inventory.cue or GITHUB_REPOSITORY"))
+	}
+	fc, err := forge.New(ctx, forge.Options{
+		APIURL: apiURL, Token: tok, Repository: repo,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return fc, nil
+}
+
+// prTargets returns the target findings of targets whose onDrift is pr, and
+// whether every such target was observed.
+func prTargets(inv *inventory.Inventory, rep *reconciler.DriftReport) ([]remedy.TargetDrift, bool) {
+	if rep == nil {
+		return nil, false
+	}
+	observed := true
+	for name, t := range inv.Settings.Targets {
+		if t.OnDrift != "pr" {
+			continue
+		}
+		_, failed := rep.Errors[name]
+		_, skipped := rep.Skipped[name]
+		if failed || skipped {
+			observed = false
+		}
+	}
+	var out []remedy.TargetDrift
+	for _, f := range rep.Findings {
+		t, ok := inv.Settings.Targets[f.Target]
+		if !ok || t.OnDrift != "pr" || f.Kind != reconciler.KindTargetDrift || f.Got == "" || f.Want == "" {
+			continue
+		}
+		out = append(out, remedy.TargetDrift{Target: f.Target, Model: f.Model, Stage: t.Stage, Want: f.Want, Got: f.Got, Message: f.Message})
+	}
+	return out, observed
+}
+
+// runDriftPRs evaluates the monitors of inv at CAIRN_NOW (or now) and, with
+// --open-prs, answers them and rep's pr-target findings with pull requests.
+// It prints nothing; see printDriftPRs. It returns nil when monitors are not
+// evaluated.
+func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src *inventory.Source, inv *inventory.Inventory, rep *reconciler.DriftReport) (*driftPRsReport, error) {
+	if !o.monitors() {
+		return nil, nil
+	}
+	var fc *forge.Client
+	if o.openPRs {
+		var err error
+		if fc, err = o.githubClient(ctx, inv, stderr); err != nil {
+			return nil, err
+		}
+		if src.Repo == nil {
+			return nil, usageError(fmt.Errorf("--open-prs: %s is not a git repository", src.Dir))
+		}
+	}
+	sources := remedy.Sources(inv.Settings, o.prometheusURL, &http.Client{Timeout: promTimeout})
+	findings, err := remedy.Evaluate(ctx, inv, sources, nowFunc())
+	if err != nil {
+		return nil, err
+	}
+	mr := &driftPRsReport{Monitors: findings}
+	if fc == nil {
+		return mr, nil
+	}
+	targets, observed := prTargets(inv, rep)
+	outs, err := remedy.Remediate(ctx, inv, fc, remedy.Input{Findings: findings, Targets: targets, TargetsObserved: observed},
+		remedy.Options{Repo: src.Repo, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	mr.PullRequests = outs
+	for _, out := range outs {
+		if out.Err != nil {
+			mr.failed++
+		}
+	}
+	return mr, nil
+}
+
+// printDriftPRs prints the monitor findings and pull request outcomes as
+// text: results to stdout, failures to stderr.
+func printDriftPRs(stdout, stderr io.Writer, mr *driftPRsReport) {
+	if mr == nil {
+		return
+	}
+	for _, f := range mr.Monitors {
+		fmt.Fprintln(stdout, f)
+	}
+	for _, out := range mr.PullRequests {
+		if out.Err != nil {
+			fmt.Fprintf(stderr, "cairn: %s\n", out)
+			continue
+		}
+		fmt.Fprintf(stdout, "pull request %s\n", out)
+	}
+}
+
+// findings reports whether the monitor part found anything that makes
+// drift exit 1: findings or failed pull requests.
+func (mr *driftPRsReport) findings() bool {
+	return mr != nil && (len(mr.Monitors) > 0 || mr.failed > 0)
+}
