@@ -272,7 +272,9 @@ func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
 		case filemode.Symlink:
 			_, te, err := d.fs.resolve(full)
 			if err != nil {
-				continue
+				// Listed as a link, so that callers can report it.
+				info = fileInfo{name: e.Name, mode: fs.ModeSymlink | 0o444, mod: d.fs.when}
+				break
 			}
 			if te == nil || te.Mode == filemode.Dir {
 				info = fileInfo{name: e.Name, mode: fs.ModeDir | 0o555, mod: d.fs.when}
