@@ -148,6 +148,11 @@ func lookupModel(inv *inventory.Inventory, name string) (*inventory.Model, error
 		return nil, usageError(fmt.Errorf("no model %s in %s", name, inventory.ModelsDir))
 	}
 	if !m.Valid {
+		for _, p := range inv.Problems {
+			if p.Model == name {
+				return nil, usageError(fmt.Errorf("model %s does not evaluate: %s", name, p))
+			}
+		}
 		return nil, usageError(fmt.Errorf("model %s does not evaluate; run cairn validate", name))
 	}
 	return m, nil
