@@ -17,6 +17,7 @@ type driftOptions struct {
 	targetOptions
 	signatureOptions
 	heal bool
+	prs  driftPRsOptions // monitors and --open-prs: drift_prs.go
 }
 
 var driftFormats = []string{"text", "json"}
@@ -30,7 +31,11 @@ func newDriftCmd(g *globalOptions, runF func(context.Context, *driftOptions) err
 deployed version differs from git, or a model is missing or extra) and
 artifact-corrupt (a deployed file's digest differs). With --heal, targets
 whose onDrift is heal are re-applied (validation and signature checks
-included); report targets are only reported. Exit 1 when there are findings.`,
+included); report targets are only reported. With --prometheus-url or
+--open-prs, the monitors are evaluated too (monitor-breach, monitor-error), and
+--open-prs answers findings with pull requests: a rollback or retrain per
+breached monitor, a pin per drifted target whose onDrift is pr; pull requests
+whose finding no longer holds are closed. Exit 1 when there are findings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(driftFormats...); err != nil {
@@ -46,6 +51,7 @@ included); report targets are only reported. Exit 1 when there are findings.`,
 	opts.targetOptions.AddFlags(cmd.Flags(), true)
 	opts.signatureOptions.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.heal, "heal", false, "re-apply targets whose onDrift is heal")
+	opts.prs.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -71,8 +77,12 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 	if err != nil {
 		return targetErr(err)
 	}
+	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep)
+	if err != nil {
+		return err
+	}
 	if opts.format == "json" {
-		if err := writeJSON(opts.stdout, rep); err != nil {
+		if err := writeJSON(opts.stdout, driftJSON(rep, mr)); err != nil {
 			return err
 		}
 	} else {
@@ -82,14 +92,15 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 		for _, name := range sortedKeys(rep.Skipped) {
 			fmt.Fprintf(opts.stderr, "cairn: target %s skipped: %s\n", name, rep.Skipped[name])
 		}
-		if len(rep.Findings) == 0 {
+		printDriftPRs(opts.stdout, opts.stderr, mr)
+		if len(rep.Findings) == 0 && !mr.findings() {
 			fmt.Fprintf(opts.stdout, "no drift at %s\n", src.ShortRevision())
 		}
 	}
 	for _, name := range sortedKeys(rep.Errors) {
 		fmt.Fprintf(opts.stderr, "cairn: target %s: %s\n", name, rep.Errors[name])
 	}
-	if len(rep.Findings) > 0 || len(rep.Errors) > 0 {
+	if len(rep.Findings) > 0 || len(rep.Errors) > 0 || mr.findings() {
 		return findingsExit
 	}
 	return nil

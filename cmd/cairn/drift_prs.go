@@ -50,6 +50,8 @@ type driftPRsReport struct {
 	PullRequests []remedy.Outcome `json:"pullRequests,omitempty"`
 	// failed counts pull requests that could not be proposed or closed.
 	failed int
+	// err is why no pull request was handled at all (GitHub unreachable).
+	err error
 }
 
 // driftJSON is the JSON document of `cairn drift --format json`: the target
@@ -161,7 +163,9 @@ func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src 
 	outs, err := remedy.Remediate(ctx, inv, fc, remedy.Input{Findings: findings, Targets: targets, TargetsObserved: observed},
 		remedy.Options{Repo: src.Repo, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
-		return nil, err
+		// The findings still go out; the run fails with exit 1.
+		mr.err = err
+		mr.failed++
 	}
 	mr.PullRequests = outs
 	for _, out := range outs {
@@ -187,6 +191,9 @@ func printDriftPRs(stdout, stderr io.Writer, mr *driftPRsReport) {
 			continue
 		}
 		fmt.Fprintf(stdout, "pull request %s\n", out)
+	}
+	if mr.err != nil {
+		fmt.Fprintf(stderr, "cairn: pull requests: %v\n", mr.err)
 	}
 }
 
