@@ -169,12 +169,29 @@ func Desired(inv *inventory.Inventory, stage string) []target.Model {
 
 // Opener returns the artifact opener for an inventory source: file:// URIs
 // name files relative to the repository root (checked to stay inside it),
-// https:// URIs are streamed with client (nil means http.DefaultClient).
+// https:// URIs are streamed with client (nil means http.DefaultClient),
+// following redirects only to https.
 // Any other scheme is an error. The caller closes what it opens.
 func Opener(src *inventory.Source, client *http.Client) target.Opener {
 	if client == nil {
 		client = http.DefaultClient
 	}
+	// Never follow a redirect away from https.
+	c := *client
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("redirect to %s: not https", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	client = &c
 	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
 		switch {
 		case strings.HasPrefix(a.URI, inventory.FilePrefix):

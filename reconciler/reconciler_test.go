@@ -184,6 +184,10 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 func TestOpener(t *testing.T) {
 	ctx := context.Background()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/downgrade" {
+			http.Redirect(w, r, "http://"+r.Host+"/model.onnx", http.StatusFound)
+			return
+		}
 		if r.URL.Path != "/model.onnx" {
 			http.NotFound(w, r)
 			return
@@ -201,6 +205,7 @@ func TestOpener(t *testing.T) {
 	}{
 		{uri: srv.URL + "/model.onnx", want: "weights"},
 		{uri: srv.URL + "/missing", err: "404"},
+		{uri: srv.URL + "/downgrade", err: "not https"},
 		{uri: "file://docs/fraud-detector-dpia.md", want: "#"},
 		{uri: "file://../etc/passwd", err: "leaves the repository"},
 		{uri: "file:///etc/passwd", err: "relative"},
