@@ -77,8 +77,10 @@ type Outcome struct {
 	URL     string `json:"url,omitempty"`
 	Message string `json:"message,omitempty"`
 	// Dispatched is true when a cairn-retrain repository_dispatch was sent.
-	Dispatched bool  `json:"dispatched,omitempty"`
-	Err        error `json:"-"`
+	Dispatched bool `json:"dispatched,omitempty"`
+	// Error is Err's text, for JSON.
+	Error string `json:"error,omitempty"`
+	Err   error  `json:"-"`
 }
 
 // String returns "<branch>: <action>[ #n][: message]".
@@ -203,6 +205,11 @@ func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, 
 			return out, err
 		}
 		out = append(out, r.resolve(ctx, head, model, kind))
+	}
+	for i := range out {
+		if out[i].Err != nil {
+			out[i].Error = out[i].Err.Error()
+		}
 	}
 	return out, nil
 }

@@ -134,8 +134,8 @@ func prTargets(inv *inventory.Inventory, rep *reconciler.DriftReport) ([]remedy.
 
 // runDriftPRs evaluates the monitors of inv at CAIRN_NOW (or now) and, with
 // --open-prs, answers them and rep's pr-target findings with pull requests.
-// It prints nothing; see printDriftPRs. It returns nil when monitors are not
-// evaluated.
+// Failures to propose go to stderr at once; results are printed by
+// printDriftPRs or driftJSON. It returns nil when monitors are not evaluated.
 func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src *inventory.Source, inv *inventory.Inventory, rep *reconciler.DriftReport) (*driftPRsReport, error) {
 	if !o.monitors() {
 		return nil, nil
@@ -171,14 +171,18 @@ func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src 
 	for _, out := range outs {
 		if out.Err != nil {
 			mr.failed++
+			fmt.Fprintf(stderr, "cairn: %s\n", out)
 		}
+	}
+	if mr.err != nil {
+		fmt.Fprintf(stderr, "cairn: pull requests: %v\n", mr.err)
 	}
 	return mr, nil
 }
 
-// printDriftPRs prints the monitor findings and pull request outcomes as
-// text: results to stdout, failures to stderr.
-func printDriftPRs(stdout, stderr io.Writer, mr *driftPRsReport) {
+// printDriftPRs prints the monitor findings and the pull requests handled
+// as text to stdout (failures went to stderr in runDriftPRs).
+func printDriftPRs(stdout, _ io.Writer, mr *driftPRsReport) {
 	if mr == nil {
 		return
 	}
@@ -186,14 +190,9 @@ func printDriftPRs(stdout, stderr io.Writer, mr *driftPRsReport) {
 		fmt.Fprintln(stdout, f)
 	}
 	for _, out := range mr.PullRequests {
-		if out.Err != nil {
-			fmt.Fprintf(stderr, "cairn: %s\n", out)
-			continue
+		if out.Err == nil {
+			fmt.Fprintf(stdout, "pull request %s\n", out)
 		}
-		fmt.Fprintf(stdout, "pull request %s\n", out)
-	}
-	if mr.err != nil {
-		fmt.Fprintf(stderr, "cairn: pull requests: %v\n", mr.err)
 	}
 }
 
