@@ -525,21 +525,16 @@ func pathProblems(fsys fs.FS, m *Model) []Problem {
 			check(strings.TrimPrefix(uri, FilePrefix), "versions", v, "artifact", "uri")
 		}
 	}
-	docs := []struct {
+	type doc struct {
 		p    string
 		path []string
-	}{{m.Card.Risk.Assessment, []string{"card", "risk", "assessment"}}}
+	}
+	docs := []doc{{m.Card.Risk.Assessment, []string{"card", "risk", "assessment"}}}
 	if m.Card.Validation != nil {
-		docs = append(docs, struct {
-			p    string
-			path []string
-		}{m.Card.Validation.Report, []string{"card", "validation", "report"}})
+		docs = append(docs, doc{m.Card.Validation.Report, []string{"card", "validation", "report"}})
 	}
 	if m.Card.Privacy != nil {
-		docs = append(docs, struct {
-			p    string
-			path []string
-		}{m.Card.Privacy.DPIA, []string{"card", "privacy", "dpia"}})
+		docs = append(docs, doc{m.Card.Privacy.DPIA, []string{"card", "privacy", "dpia"}})
 	}
 	for _, d := range docs {
 		if d.p != "" && !strings.Contains(d.p, "://") {
