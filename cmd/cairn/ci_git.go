@@ -17,7 +17,8 @@ import (
 // ensureCommit makes sure rev (a commit sha, or any revision) can be read
 // from repo. A full sha missing from a shallow or single-branch checkout is
 // fetched from origin: first by sha at depth 1, then, for servers that do
-// not serve unadvertised commits, the branch baseRef in full. token, when
+// not serve unadvertised commits, the branch baseRef at depth 1, 50 and in
+// full until the commit is there. token, when
 // set, authenticates as GitHub's x-access-token user.
 func ensureCommit(ctx context.Context, repo *git.Repository, rev, baseRef, token string) error {
 	if h, err := repo.ResolveRevision(plumbing.Revision(rev)); err == nil {
@@ -54,12 +55,17 @@ func ensureCommit(ctx context.Context, repo *git.Repository, rev, baseRef, token
 		return nil
 	}
 	if baseRef != "" {
-		err2 := fetch("+refs/heads/"+baseRef+":refs/remotes/origin/"+baseRef, 0)
-		if err2 == nil && have() {
-			return nil
-		}
-		if err2 != nil {
-			err = err2
+		// The branch's tip is usually the base; deepen when the branch has
+		// moved on. A shallow fetch also makes the server send commits that
+		// are ancestors of what a shallow clone already holds.
+		for _, depth := range []int{1, 50, 0} {
+			err2 := fetch("+refs/heads/"+baseRef+":refs/remotes/origin/"+baseRef, depth)
+			if err2 == nil && have() {
+				return nil
+			}
+			if err2 != nil {
+				err = err2
+			}
 		}
 	}
 	if err == nil {
