@@ -397,6 +397,54 @@ func TestDriftPRs(t *testing.T) {
 		assert.Equal(t, "open", e.gh.PRs()[0].State)
 	})
 
+	t.Run("notify comments on the open PR", func(t *testing.T) {
+		e := newEnv(t, prom, map[string]string{"fraud": accuracyMonitor("fraud", "rollback") + `
+	low: {
+		query:  "model_accuracy{model=\"fraud\"}"
+		max:    0.5
+		for:    "30m"
+		action: "notify"
+	}`})
+		now := t0.Add(45 * time.Minute)
+		fs, outs := e.run(t, now, "")
+		assert.Equal(t, []string{"monitor-breach fraud/accuracy", "monitor-breach fraud/low"}, kinds(fs))
+		assert.Equal(t, map[string]string{"cairn/rollback/fraud": forge.ActionCreated}, actions(outs))
+		assert.Empty(t, e.gh.Comments())
+		_, outs = e.run(t, now, "")
+		require.Len(t, outs, 2)
+		assert.Equal(t, "commented", outs[1].Action)
+		require.Len(t, e.gh.Comments(), 1)
+		assert.Contains(t, e.gh.Comments()[0].Body, "Monitor `low` of **fraud** is out of bounds")
+		writes := e.gh.Writes()
+		e.run(t, now, "")
+		assert.Equal(t, writes, e.gh.Writes())
+		assert.Len(t, e.gh.Comments(), 1)
+	})
+
+	t.Run("pin to what a target runs", func(t *testing.T) {
+		e := newEnv(t, prom, map[string]string{"churn": ""})
+		src, err := inventory.Open(t.Context(), e.dir, "")
+		require.NoError(t, err)
+		inv, err := inventory.Load(t.Context(), src, inventory.Options{})
+		require.NoError(t, err)
+		drift := []remedy.TargetDrift{{Target: "prod", Model: "churn", Stage: "production", Want: "1.1.0", Got: "1.0.0", Message: "deployed 1.0.0, want 1.1.0"}}
+		outs, err := remedy.Remediate(t.Context(), inv, e.fc, remedy.Input{Targets: drift, TargetsObserved: true}, remedy.Options{Repo: src.Repo})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"cairn/pin/churn": forge.ActionCreated}, actions(outs))
+		head := fileAt(t, e.remote, "cairn/pin/churn", "models/churn/model.cue")
+		assert.Contains(t, head, `production: "1.0.0"`)
+		assert.Contains(t, e.gh.PRs()[0].Body, "| `prod` | production | `1.1.0` | `1.0.0` |")
+
+		// Targets not observed: the PR stays open; observed and fine: closed.
+		outs, err = remedy.Remediate(t.Context(), inv, e.fc, remedy.Input{}, remedy.Options{Repo: src.Repo})
+		require.NoError(t, err)
+		assert.Empty(t, outs)
+		outs, err = remedy.Remediate(t.Context(), inv, e.fc, remedy.Input{TargetsObserved: true}, remedy.Options{Repo: src.Repo})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"cairn/pin/churn": remedy.ActionClosed}, actions(outs))
+		assert.Equal(t, "closed", e.gh.PRs()[0].State)
+	})
+
 	t.Run("30% failures, 20 findings", func(t *testing.T) {
 		models := map[string]string{}
 		for n := range 20 {
