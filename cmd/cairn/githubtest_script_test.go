@@ -101,17 +101,30 @@ func cmdGitHubPR(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: github-pr HEAD BASE")
 	}
-	s := scriptServer(ts)
-	body, _ := json.Marshal(map[string]string{"title": "Change " + args[0], "head": args[0], "base": args[1]})
+	ts.Check(openFakePR(scriptServer(ts), args[0], args[1]))
+}
+
+// openFakePR opens a pull request from branch head into base on s, as a
+// client of its REST API.
+func openFakePR(s *githubtest.Server, head, base string) error {
+	body, err := json.Marshal(map[string]string{"title": "Change " + head, "head": head, "base": base})
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/repos/"+s.FullName()+"/pulls", bytes.NewReader(body))
-	ts.Check(err)
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Authorization", "Bearer "+s.Token)
 	resp, err := http.DefaultClient.Do(req)
-	ts.Check(err)
+	if err != nil {
+		return err
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		ts.Fatalf("creating pull request: %s", resp.Status)
+		return fmt.Errorf("creating pull request: %s", resp.Status)
 	}
+	return nil
 }
 
 func cmdGitHubReview(ts *testscript.TestScript, neg bool, args []string) {
