@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,11 +148,14 @@ func readTrustConfig(src *inventory.Source, path string) (*trustConfig, error) {
 	return &cfg, nil
 }
 
-// insideRepository reports whether path (which must exist) is inside the
-// inventory's folder or the git work tree that holds it, symbolic links
-// resolved.
+// insideRepository reports whether path is inside the inventory's folder or
+// the git work tree that holds it, symbolic links resolved. A path that does
+// not exist is not inside: reading it fails later with a clear message.
 func insideRepository(src *inventory.Source, path string) (bool, error) {
 	p, err := realPath(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
