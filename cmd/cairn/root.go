@@ -70,6 +70,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newKeygenCmd(g, nil),
 		newSignCmd(g, nil),
 		newVerifyCmd(g, nil),
+		newDaemonCmd(g, nil),
 	)
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

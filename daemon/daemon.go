@@ -1,0 +1,449 @@
+// Package daemon is Cairn's long-running reconciler (DESIGN.md §5): it
+// follows a branch of the inventory repository (polling a remote, a signed
+// GitHub push webhook, or file events of a local work tree), applies every
+// new good revision with the reconciler, observes drift on an interval, and
+// serves health, metrics, a JSON status and a web page over HTTP.
+//
+// One reconcile runs at a time. Triggers go through a one-slot channel, so a
+// burst of pushes collapses into one fetch of the newest tip. A revision
+// that is refused (validation or signatures) or cannot be loaded is never
+// applied: the targets keep the last good revision and the failure shows in
+// the status, the metrics and the log.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnops/cairn/forge"
+	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/remedy"
+	"github.com/cairnops/cairn/signing"
+	"github.com/cairnops/cairn/target"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Repo is the inventory: a remote URL (cloned bare into
+	// <StateDir>/repo and fetched) or a local directory (its work tree is
+	// read and watched).
+	Repo string
+	// Branch is the branch followed for a remote; default "main".
+	Branch string
+	// StateDir is the directory of the reconciler state (targets.json,
+	// audit.jsonl), the clone and the targets (<StateDir>/targets).
+	StateDir string
+	// Interval is how often a remote is fetched; default one minute.
+	Interval time.Duration
+	// DriftInterval is how often targets and monitors are observed;
+	// default five minutes.
+	DriftInterval time.Duration
+	// Debounce is how long file events of a local path settle before a
+	// reconcile; default 300ms.
+	Debounce time.Duration
+	// WebhookSecret verifies X-Hub-Signature-256 of POST /hooks/github;
+	// empty refuses every webhook.
+	WebhookSecret []byte
+	// Trust and RequireSignatures are passed to reconciler.Apply.
+	Trust             signing.Trust
+	RequireSignatures bool
+	// PrometheusURL, when set, replaces the default metric source of the
+	// monitors evaluated by the drift tick.
+	PrometheusURL string
+	// Forge, when set, connects to GitHub so that the drift tick answers
+	// findings with pull requests (remedy.Remediate).
+	Forge func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error)
+	// HTTPClient fetches https:// artifacts and metrics; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger receives the daemon's log; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Daemon follows an inventory and keeps its targets applied. Create it
+// with New, serve Handler and call Run.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	src     source
+	trigger chan struct{}
+	metrics *metrics
+
+	mu sync.Mutex // guards st
+	st state
+}
+
+// state is what the daemon knows, shown by /api/v1/status and /.
+type state struct {
+	ready       bool
+	revision    string // the last revision loaded
+	applied     string // the last revision applied without error
+	lastError   string
+	lastTime    time.Time
+	inv         *inventory.Inventory // the last inventory loaded without error
+	result      *reconciler.Result   // the last apply's result
+	drift       *reconciler.DriftReport
+	monitors    []remedy.Finding
+	prs         []remedy.Outcome
+	validation  int // validation errors of the last revision
+	reconciles  int
+	lastChecked string // the last revision reconciled (applied, refused or failed)
+}
+
+// New checks opts and returns a daemon; nothing is fetched until Run.
+func New(opts Options) (*Daemon, error) {
+	if opts.Repo == "" {
+		return nil, errors.New("no repository given")
+	}
+	if opts.StateDir == "" {
+		return nil, errors.New("no state directory given")
+	}
+	abs, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	opts.StateDir = abs
+	if opts.Branch == "" {
+		opts.Branch = "main"
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Minute
+	}
+	if opts.DriftInterval <= 0 {
+		opts.DriftInterval = 5 * time.Minute
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 300 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, trigger: make(chan struct{}, 1), metrics: newMetrics()}
+	if d.src, err = newSource(opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Registry returns the Prometheus registry /metrics serves.
+func (d *Daemon) Registry() *prometheus.Registry { return d.metrics.reg }
+
+// Trigger asks for a fetch and reconcile as soon as the one in hand is
+// done; triggers that arrive meanwhile collapse into one.
+func (d *Daemon) Trigger() {
+	select {
+	case d.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// reconcilerOptions are the options of every Apply and Drift.
+func (d *Daemon) reconcilerOptions() reconciler.Options {
+	return reconciler.Options{
+		TargetRoot:        filepath.Join(d.opts.StateDir, "targets"),
+		StateDir:          d.opts.StateDir,
+		Trust:             d.opts.Trust,
+		RequireSignatures: d.opts.RequireSignatures,
+		HTTPClient:        d.opts.HTTPClient,
+		Now:               d.opts.Now,
+	}
+}
+
+// Run follows the source until ctx is done: a reconcile at start, then on
+// every trigger (interval, webhook, file event), and a drift run every
+// DriftInterval. Work in hand when ctx is cancelled is finished — an apply
+// is never interrupted — and nothing new starts; Run then returns nil. The
+// error is for a source that cannot be set up (clone, watch).
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.src.start(ctx, d.log); err != nil {
+		return err
+	}
+	defer d.src.close()
+	d.log.Info("daemon started", "repo", maskURL(d.opts.Repo), "branch", d.opts.Branch, "stateDir", d.opts.StateDir)
+
+	d.Trigger()
+	poll := time.NewTicker(d.opts.Interval)
+	defer poll.Stop()
+	drift := time.NewTicker(d.opts.DriftInterval)
+	defer drift.Stop()
+	events := d.src.events()
+	var debounce <-chan time.Time
+	var timer *time.Timer
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("daemon stopping")
+			return nil
+		case <-d.trigger:
+			if ctx.Err() != nil {
+				continue
+			}
+			d.reconcile(ctx)
+		case <-poll.C:
+			if d.src.polls() {
+				d.Trigger()
+			}
+		case <-events:
+			if timer == nil {
+				timer = time.NewTimer(d.opts.Debounce)
+			} else {
+				timer.Reset(d.opts.Debounce)
+			}
+			debounce = timer.C
+		case <-debounce:
+			debounce = nil
+			d.Trigger()
+		case <-drift.C:
+			if ctx.Err() != nil {
+				continue
+			}
+			d.driftTick(ctx)
+		}
+	}
+}
+
+// reconcile loads the source's newest revision and applies it unless it
+// was already handled.
+func (d *Daemon) reconcile(ctx context.Context) {
+	start := time.Now()
+	result := d.reconcileOnce(ctx)
+	d.metrics.reconciles.WithLabelValues(result).Inc()
+	d.metrics.duration.Observe(time.Since(start).Seconds())
+}
+
+// Results of one reconcile, the label of cairn_reconcile_total.
+const (
+	ResultApplied   = "applied"   // a revision was applied to every target
+	ResultUnchanged = "unchanged" // the revision was handled before
+	ResultRefused   = "refused"   // validation or signatures refused it
+	ResultFailed    = "failed"    // a target failed to apply
+	ResultError     = "error"     // fetch, load or state I/O failed
+)
+
+func (d *Daemon) reconcileOnce(ctx context.Context) string {
+	src, err := d.src.latest(ctx)
+	if err != nil {
+		return d.fail(ResultError, "", fmt.Errorf("fetching: %w", err))
+	}
+	rev := src.Revision
+	d.mu.Lock()
+	seen := rev != inventory.Worktree && rev == d.st.lastChecked
+	d.mu.Unlock()
+	if seen {
+		return ResultUnchanged
+	}
+	log := d.log.With("revision", src.ShortRevision())
+	inv, err := inventory.Load(ctx, src, inventory.Options{})
+	if err != nil {
+		return d.fail(ResultError, rev, fmt.Errorf("loading %s: %w", src.ShortRevision(), err))
+	}
+	d.mu.Lock()
+	d.st.ready, d.st.revision = true, rev
+	if d.st.inv == nil {
+		d.st.inv = inv
+	}
+	d.mu.Unlock()
+
+	ropts := d.reconcilerOptions()
+	if err := d.recover(ctx, inv, ropts); err != nil {
+		return d.fail(ResultError, rev, fmt.Errorf("recovering the interrupted apply: %w", err))
+	}
+	if rev != inventory.Worktree {
+		done, err := d.alreadyApplied(inv, ropts)
+		if err != nil {
+			return d.fail(ResultError, rev, err)
+		}
+		if done {
+			log.Info("revision already applied")
+			d.succeed(inv, rev, nil)
+			return ResultUnchanged
+		}
+	}
+
+	// The apply in hand is finished even when ctx is cancelled.
+	actx := context.WithoutCancel(ctx)
+	if err := d.journal(actx, inv, ropts); err != nil {
+		return d.fail(ResultError, rev, err)
+	}
+	log.Info("applying")
+	res, err := reconciler.Apply(actx, inv, ropts)
+	if err == nil || errors.Is(err, reconciler.ErrRefused) || errors.Is(err, reconciler.ErrTargetFailed) {
+		// Apply recorded its audit entries; an I/O error on the state
+		// directory keeps the journal for the next attempt's recovery.
+		if jerr := clearJournal(d.opts.StateDir); jerr != nil {
+			err = errors.Join(err, jerr)
+		}
+	}
+	d.mu.Lock()
+	d.st.result = res
+	d.st.validation = 0
+	if res != nil {
+		d.st.validation = len(res.Findings)
+	}
+	d.mu.Unlock()
+	switch {
+	case err == nil:
+		for _, tp := range res.Targets {
+			log.Info("applied", "target", tp.Target, "created", tp.Changes.Count(target.Created),
+				"updated", tp.Changes.Count(target.Updated), "deleted", tp.Changes.Count(target.Deleted),
+				"unchanged", tp.Changes.Count(target.Unchanged), "skipped", tp.Skipped)
+		}
+		d.succeed(inv, rev, res)
+		return ResultApplied
+	case errors.Is(err, reconciler.ErrRefused):
+		return d.fail(ResultRefused, rev, err)
+	case errors.Is(err, reconciler.ErrTargetFailed):
+		return d.fail(ResultFailed, rev, err)
+	default:
+		return d.fail(ResultError, rev, err)
+	}
+}
+
+// alreadyApplied reports whether every drivable target recorded rev as its
+// last applied revision, so that a restarted daemon leaves them alone.
+func (d *Daemon) alreadyApplied(inv *inventory.Inventory, ropts reconciler.Options) (bool, error) {
+	if pending, err := readJournal(d.opts.StateDir); err != nil || pending != nil {
+		return false, err
+	}
+	bs, err := reconciler.Bindings(inv, ropts)
+	if err != nil {
+		return false, err
+	}
+	st, err := reconciler.States(d.opts.StateDir)
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for _, b := range bs {
+		if b.Driver == nil {
+			continue
+		}
+		n++
+		if st[b.Name].LastAppliedRevision != inv.Source.Revision {
+			return false, nil
+		}
+	}
+	return n > 0, nil
+}
+
+// succeed records a good revision.
+func (d *Daemon) succeed(inv *inventory.Inventory, rev string, res *reconciler.Result) {
+	d.mu.Lock()
+	d.st.applied, d.st.lastChecked, d.st.lastError = rev, rev, ""
+	d.st.inv = inv
+	d.st.lastTime = d.opts.Now()
+	d.st.reconciles++
+	d.mu.Unlock()
+	d.refreshMetrics(inv)
+}
+
+// fail records a revision that was not applied; the last good one stays.
+func (d *Daemon) fail(result, rev string, err error) string {
+	msg := maskURL(err.Error())
+	d.log.Error("reconcile "+result, "revision", short(rev), "error", msg)
+	d.mu.Lock()
+	if rev != "" && result != ResultError {
+		d.st.lastChecked = rev
+	}
+	d.st.lastError = msg
+	d.st.lastTime = d.opts.Now()
+	d.st.reconciles++
+	inv := d.st.inv
+	d.mu.Unlock()
+	d.refreshMetrics(inv)
+	return result
+}
+
+func short(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}
+
+// driftTick observes the targets against the last good revision (healing
+// targets whose onDrift is heal), evaluates monitors, and, with Forge,
+// answers the findings with pull requests.
+func (d *Daemon) driftTick(ctx context.Context) {
+	d.mu.Lock()
+	inv, applied := d.st.inv, d.st.applied
+	d.mu.Unlock()
+	if inv == nil || applied == "" {
+		return
+	}
+	rep, err := reconciler.Drift(context.WithoutCancel(ctx), inv, d.reconcilerOptions(), true)
+	if err != nil {
+		d.log.Error("drift", "error", err.Error())
+		return
+	}
+	for _, f := range rep.Findings {
+		d.log.Warn("drift finding", "kind", f.Kind, "target", f.Target, "model", f.Model, "message", f.Message, "healed", f.Healed)
+	}
+	for name, e := range rep.Errors {
+		d.log.Error("drift", "target", name, "error", e)
+	}
+	sources := remedy.Sources(inv.Settings, d.opts.PrometheusURL, d.opts.HTTPClient)
+	mons, err := remedy.Evaluate(ctx, inv, sources, d.opts.Now())
+	if err != nil {
+		d.log.Error("monitors", "error", err.Error())
+	}
+	for _, f := range mons {
+		d.log.Warn("monitor finding", "kind", f.Kind, "model", f.Model, "monitor", f.Monitor, "message", f.Message)
+	}
+	var outs []remedy.Outcome
+	if d.opts.Forge != nil && inv.Source.Repo != nil {
+		outs = d.remediate(ctx, inv, rep, mons)
+	}
+	d.mu.Lock()
+	d.st.drift, d.st.monitors, d.st.prs = rep, mons, outs
+	d.mu.Unlock()
+	d.refreshMetrics(inv)
+}
+
+// remediate answers drift and monitor findings with pull requests.
+func (d *Daemon) remediate(ctx context.Context, inv *inventory.Inventory, rep *reconciler.DriftReport, mons []remedy.Finding) []remedy.Outcome {
+	fc, err := d.opts.Forge(ctx, inv)
+	if err != nil {
+		d.log.Error("github", "error", maskURL(err.Error()))
+		return nil
+	}
+	in := remedy.Input{Findings: mons, TargetsObserved: true}
+	for name, t := range inv.Settings.Targets {
+		if t.OnDrift != "pr" {
+			continue
+		}
+		_, failed := rep.Errors[name]
+		_, skipped := rep.Skipped[name]
+		if failed || skipped {
+			in.TargetsObserved = false
+		}
+	}
+	for _, f := range rep.Findings {
+		t, ok := inv.Settings.Targets[f.Target]
+		if !ok || t.OnDrift != "pr" || f.Kind != reconciler.KindTargetDrift || f.Got == "" || f.Want == "" {
+			continue
+		}
+		in.Targets = append(in.Targets, remedy.TargetDrift{Target: f.Target, Model: f.Model, Stage: t.Stage, Want: f.Want, Got: f.Got, Message: f.Message})
+	}
+	outs, err := remedy.Remediate(ctx, inv, fc, in, remedy.Options{Repo: inv.Source.Repo, Base: d.opts.Branch, Logger: d.log})
+	if err != nil {
+		d.log.Error("pull requests", "error", maskURL(err.Error()))
+	}
+	for _, o := range outs {
+		d.log.Info("pull request", "branch", o.Branch, "action", o.Action, "number", o.Number)
+	}
+	return outs
+}

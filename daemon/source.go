@@ -1,0 +1,212 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/cairnops/cairn/inventory"
+)
+
+// source is where the daemon reads the inventory from.
+type source interface {
+	// start prepares the source (clone, watches).
+	start(ctx context.Context, log *slog.Logger) error
+	// latest fetches and returns the newest revision.
+	latest(ctx context.Context) (*inventory.Source, error)
+	// events delivers file events to debounce; nil for a remote.
+	events() <-chan struct{}
+	// polls reports whether the interval ticker should trigger a fetch.
+	polls() bool
+	close()
+}
+
+// newSource returns a local source for an existing directory and a remote
+// source for anything else.
+func newSource(opts Options) (source, error) {
+	if fi, err := os.Stat(opts.Repo); err == nil && fi.IsDir() {
+		dir, err := filepath.Abs(opts.Repo)
+		if err != nil {
+			return nil, err
+		}
+		return &localSource{dir: dir, ch: make(chan struct{}, 1)}, nil
+	}
+	if u, err := url.Parse(opts.Repo); err != nil || u.Scheme == "" {
+		return nil, fmt.Errorf("repository %q: neither a directory nor a URL", opts.Repo)
+	}
+	return &remoteSource{url: opts.Repo, branch: opts.Branch, dir: filepath.Join(opts.StateDir, "repo")}, nil
+}
+
+// remoteSource is a bare clone in <state dir>/repo, fetched on demand. The
+// inventory is read from the branch tip's objects: there is no work tree.
+type remoteSource struct {
+	url, branch, dir string
+	repo             *git.Repository
+}
+
+func (r *remoteSource) tracking() plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", r.branch)
+}
+
+func (r *remoteSource) start(ctx context.Context, log *slog.Logger) error {
+	repo, err := git.PlainOpen(r.dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		log.Info("cloning", "repo", maskURL(r.url), "dir", r.dir)
+		repo, err = git.PlainCloneContext(ctx, r.dir, true, &git.CloneOptions{
+			URL: r.url, ReferenceName: plumbing.NewBranchReferenceName(r.branch),
+			SingleBranch: true, Tags: git.NoTags,
+		})
+		if err != nil {
+			_ = os.RemoveAll(r.dir)
+			return fmt.Errorf("cloning %s: %s", maskURL(r.url), maskURL(err.Error()))
+		}
+	} else if err != nil {
+		return fmt.Errorf("opening %s: %w", r.dir, err)
+	}
+	r.repo = repo
+	return nil
+}
+
+func (r *remoteSource) latest(ctx context.Context) (*inventory.Source, error) {
+	spec := config.RefSpec("+" + plumbing.NewBranchReferenceName(r.branch).String() + ":" + r.tracking().String())
+	err := r.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, errors.New(maskURL(err.Error()))
+	}
+	ref, err := r.repo.Reference(r.tracking(), true)
+	if err != nil {
+		return nil, fmt.Errorf("branch %s: %w", r.branch, err)
+	}
+	return inventory.OpenCommit(ctx, r.repo, r.dir, ref.Hash().String())
+}
+
+func (r *remoteSource) events() <-chan struct{} { return nil }
+func (r *remoteSource) polls() bool             { return true }
+func (r *remoteSource) close()                  {}
+
+// localSource is a directory whose work tree is read (uncommitted edits
+// included) and watched with fsnotify; every settled change reconciles.
+// Its revision is always inventory.Worktree, so each reconcile applies
+// (the local target makes that a no-op when nothing changed).
+type localSource struct {
+	dir     string
+	watcher *fsnotify.Watcher
+	ch      chan struct{}
+	done    chan struct{}
+}
+
+func (l *localSource) start(ctx context.Context, log *slog.Logger) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", l.dir, err)
+	}
+	l.watcher, l.done = w, make(chan struct{})
+	if err := l.addTree(l.dir); err != nil {
+		w.Close()
+		return err
+	}
+	go l.loop(log)
+	return nil
+}
+
+// skipDir reports folders that are not the inventory's: git's and Cairn's own.
+func skipDir(name string) bool { return name == ".git" || name == ".cairn" }
+
+// addTree watches dir and every folder below it (fsnotify is not recursive).
+func (l *localSource) addTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished meanwhile
+		}
+		if !e.IsDir() {
+			return nil
+		}
+		if p != dir && skipDir(e.Name()) {
+			return filepath.SkipDir
+		}
+		if err := l.watcher.Add(p); err != nil {
+			return fmt.Errorf("watching %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+func (l *localSource) loop(log *slog.Logger) {
+	defer close(l.done)
+	for {
+		select {
+		case ev, ok := <-l.watcher.Events:
+			if !ok {
+				return
+			}
+			rel, err := filepath.Rel(l.dir, ev.Name)
+			if err != nil {
+				continue
+			}
+			if first, _, _ := strings.Cut(filepath.ToSlash(rel), "/"); skipDir(first) {
+				continue
+			}
+			if ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					if err := l.addTree(ev.Name); err != nil {
+						log.Warn("watch", "error", err.Error())
+					}
+				}
+			}
+			select {
+			case l.ch <- struct{}{}:
+			default:
+			}
+		case err, ok := <-l.watcher.Errors:
+			if !ok {
+				return
+			}
+			log.Warn("watch", "error", err.Error())
+		}
+	}
+}
+
+func (l *localSource) latest(ctx context.Context) (*inventory.Source, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return inventory.OpenWorktree(l.dir)
+}
+
+func (l *localSource) events() <-chan struct{} { return l.ch }
+func (l *localSource) polls() bool             { return false }
+
+func (l *localSource) close() {
+	if l.watcher != nil {
+		l.watcher.Close()
+		<-l.done
+	}
+}
+
+// maskURL hides the password of every URL with user info in s.
+func maskURL(s string) string {
+	fields := strings.Fields(s)
+	for _, f := range fields {
+		f = strings.Trim(f, `"'(),;`)
+		if !strings.Contains(f, "://") || !strings.Contains(f, "@") {
+			continue
+		}
+		u, err := url.Parse(f)
+		if err != nil || u.User == nil {
+			continue
+		}
+		s = strings.ReplaceAll(s, f, u.Redacted())
+	}
+	return s
+}
