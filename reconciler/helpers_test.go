@@ -56,7 +56,14 @@ func loadAt(t *testing.T, dir, rev string) *inventory.Inventory {
 	t.Helper()
 	src, err := inventory.Open(context.Background(), dir, rev)
 	require.NoError(t, err)
-	inv, err := inventory.Load(context.Background(), src, inventory.Options{})
+	opts := inventory.Options{}
+	if rev != "" {
+		// go-git's Tree.FindEntry caches into a map without a lock, and
+		// inventory's treeFS shares one tree between Load's workers: a
+		// data race (reported to the inventory owner). One worker avoids it.
+		opts.Workers = 1
+	}
+	inv, err := inventory.Load(context.Background(), src, opts)
 	require.NoError(t, err)
 	return inv
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
 
@@ -64,7 +63,7 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, inventory.Options{})
+	inv, err := load(ctx, src, loadOptions(src))
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 	"github.com/cairnops/cairn/reconciler"
 )
@@ -50,7 +49,7 @@ func runPlan(ctx context.Context, opts *planOptions) error {
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, inventory.Options{})
+	inv, err := load(ctx, src, loadOptions(src))
 	if err != nil {
 		return err
 	}
