@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+# The image of the Cairn GitHub Action (action.yml): `cairn ci`.
+# cmd/cairn/ci_action_test.go builds the same static binary with the same
+# command and runs it with an empty environment in an empty folder.
+
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -ldflags="-s -w" -o /out/cairn ./cmd/cairn
+
+# distroless/static: CA certificates, tzdata and /tmp; no shell, no libc.
+FROM gcr.io/distroless/static-debian12
+COPY --from=build /out/cairn /usr/local/bin/cairn
+# Not root. 1001 is the runner user of GitHub-hosted runners, which owns the
+# mounted workspace and the file-command files ($GITHUB_OUTPUT, ...), so the
+# action can write its SARIF file, outputs and step summary there.
+USER 1001:1001
+ENV HOME=/tmp
+ENTRYPOINT ["cairn", "ci"]
