@@ -2,6 +2,7 @@
 // generated inventories, in one run, and prints wall time and peak RSS.
 //
 //	go run ./bench validate -cairn ./cairn -cue $(go env GOPATH)/bin/cue -n 1000,10000
+//	go run ./bench verify -cairn ./cairn -size 1024
 package main
 
 import (
@@ -28,6 +29,8 @@ func main() {
 	switch os.Args[1] {
 	case "validate":
 		err = benchValidate(os.Args[2:])
+	case "verify":
+		err = benchVerify(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}
