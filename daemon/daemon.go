@@ -297,9 +297,13 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	switch {
 	case err == nil:
 		for _, tp := range res.Targets {
+			if tp.Skipped != "" {
+				log.Warn("target skipped", "target", tp.Target, "reason", tp.Skipped)
+				continue
+			}
 			log.Info("applied", "target", tp.Target, "created", tp.Changes.Count(target.Created),
 				"updated", tp.Changes.Count(target.Updated), "deleted", tp.Changes.Count(target.Deleted),
-				"unchanged", tp.Changes.Count(target.Unchanged), "skipped", tp.Skipped)
+				"unchanged", tp.Changes.Count(target.Unchanged))
 		}
 		d.succeed(inv, rev, res)
 		return ResultApplied
