@@ -74,6 +74,10 @@ type Options struct {
 	// Policies are the organisation's rules, already run on the models by
 	// their Visit during inventory.Load; nil means none.
 	Policies *Policies
+	// Signatures checks the signature bundle of model@version against the
+	// operator's trust roots and returns why it is not valid, or nil. The
+	// signature rule runs only when it is set.
+	Signatures func(model, version string) error
 }
 
 // Rule is a governance rule: built-in, or the organisation's own.

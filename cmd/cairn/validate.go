@@ -22,6 +22,9 @@ type validateOptions struct {
 	inventoryOptions
 	base string
 	now  string
+
+	// trustRoots enables the signature rule (issue 4).
+	trustRoots trustRootOptions
 }
 
 var validateFormats = []string{"text", "json", "sarif", "github"}
@@ -50,6 +53,7 @@ It exits 1 when any finding is an error.`,
 	opts.inventoryOptions.AddFlags(cmd.Flags(), validateFormats...)
 	cmd.Flags().StringVar(&opts.base, "base", "", "compare with git revision `REV` for the diff-aware rules")
 	cmd.Flags().StringVar(&opts.now, "now", "", "the `TIME` (RFC 3339) review-due compares with; default $CAIRN_NOW or the clock")
+	opts.trustRoots.AddFlags(cmd.Flags()) // the signature rule (issue 4)
 	return cmd
 }
 
@@ -83,6 +87,10 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 		return err
 	}
 	po := policy.Options{Now: now, Policies: pols}
+	// The signature rule (issue 4) runs when trust roots are given.
+	if po.Signatures, err = opts.trustRoots.policySignatures(ctx, opts.globalOptions, inv); err != nil {
+		return err
+	}
 	if opts.base != "" {
 		if po.Base, err = loadBase(ctx, opts.base); err != nil {
 			return err

@@ -256,3 +256,27 @@ func checkSignature(ctx context.Context, g *globalOptions, src *inventory.Source
 
 // oneLine flattens a message onto one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// policySignatures returns the check of the signature rule for validate, or
+// nil when no trust root is given (the rule is then skipped). It verifies a
+// version's bundle against the trust roots and the pinned digest; it does
+// not stream the artifact again (verify and apply do).
+func (o *trustRootOptions) policySignatures(ctx context.Context, g *globalOptions, inv *inventory.Inventory) (func(model, version string) error, error) {
+	if !o.given() {
+		return nil, nil
+	}
+	trust, err := o.trust(inv.Source)
+	if err != nil {
+		return nil, err
+	}
+	return func(model, version string) error {
+		m := inv.Model(model)
+		if m == nil {
+			return fmt.Errorf("no model %s", model)
+		}
+		if c := checkSignature(ctx, g, inv.Source, nil, trust, m, version, false); c.Status != "ok" {
+			return errors.New(c.Reason)
+		}
+		return nil
+	}, nil
+}
