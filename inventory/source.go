@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -44,6 +45,47 @@ type Source struct {
 	// Repo is the git repository, nil when Dir is not in one and the
 	// working tree is read.
 	Repo *git.Repository
+	// Prefix is the inventory's folder inside the repository, slash
+	// separated, "" when the inventory is the repository root. Paths in
+	// FS and in messages are relative to the inventory, paths in git
+	// history are relative to the repository: join Prefix to go from one
+	// to the other.
+	Prefix string
+}
+
+// RepoPath returns the repository path of p, a path relative to the inventory.
+func (s *Source) RepoPath(p string) string {
+	if s.Prefix == "" {
+		return p
+	}
+	return path.Join(s.Prefix, p)
+}
+
+// repoPrefix is the slash path of dir inside repo's work tree, "" for its root.
+func repoPrefix(repo *git.Repository, dir string) (string, error) {
+	wt, err := repo.Worktree()
+	if err != nil {
+		return "", nil // a bare repository: the inventory is its root
+	}
+	root, err := filepath.EvalSymlinks(wt.Filesystem.Root())
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s is outside the repository at %s", dir, root)
+	}
+	if rel == "." {
+		return "", nil
+	}
+	return filepath.ToSlash(rel), nil
 }
 
 // Open returns the inventory at dir: the working tree when rev is empty,
@@ -73,6 +115,7 @@ func OpenWorktree(dir string) (*Source, error) {
 	src := &Source{FS: root.FS(), Revision: Worktree, Dir: dir}
 	if repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
 		src.Repo = repo
+		src.Prefix, _ = repoPrefix(repo, dir)
 	}
 	return src, nil
 }
@@ -92,7 +135,18 @@ func OpenCommit(ctx context.Context, repo *git.Repository, dir, rev string) (*So
 	if err != nil {
 		return nil, fmt.Errorf("reading tree of %s: %w", rev, err)
 	}
-	return &Source{FS: &treeFS{tree: tree, when: c.Committer.When}, Revision: c.Hash.String(), Dir: dir, Commit: c, Repo: repo}, nil
+	prefix, err := repoPrefix(repo, dir)
+	if err != nil {
+		return nil, err
+	}
+	if prefix != "" {
+		// The inventory is a folder of the repository: read that subtree,
+		// which is also the boundary no link may leave.
+		if tree, err = tree.Tree(prefix); err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", prefix, rev, ErrNoInventory)
+		}
+	}
+	return &Source{FS: &treeFS{tree: tree, when: c.Committer.When}, Revision: c.Hash.String(), Dir: dir, Commit: c, Repo: repo, Prefix: prefix}, nil
 }
 
 // ShortRevision is the revision as people read it: 12 hex digits, or Worktree.
@@ -106,6 +160,9 @@ func (s *Source) ShortRevision() string {
 // treeFS is an fs.FS over a git tree. Symbolic links are followed while they
 // stay inside the tree; one that leaves it is fs.ErrPermission.
 type treeFS struct {
+	// mu guards tree and the object storage behind it: go-git's trees
+	// cache lookups in maps without locks, and Load reads from many workers.
+	mu   sync.Mutex
 	tree *object.Tree
 	when time.Time
 }
@@ -184,6 +241,12 @@ func (t *treeFS) readBlob(h plumbing.Hash) ([]byte, error) {
 }
 
 func (t *treeFS) Open(name string) (fs.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.open(name)
+}
+
+func (t *treeFS) open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
@@ -211,14 +274,16 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &treeFile{r: r, info: fileInfo{name: path.Base(clean), size: f.Size, mode: 0o444, mod: t.when}}, nil
+	return &treeFile{mu: &t.mu, r: r, info: fileInfo{name: path.Base(clean), size: f.Size, mode: 0o444, mod: t.when}}, nil
 }
 
 // ReadDir implements fs.ReadDirFS with entries sorted by name. Symbolic
 // links are reported with their target's type when they resolve inside the
 // tree, and left out otherwise.
 func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	f, err := t.Open(name)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, err := t.open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -227,17 +292,28 @@ func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
 	}
-	return d.ReadDir(-1)
+	return d.readDir(-1)
 }
 
 type treeFile struct {
+	mu   *sync.Mutex // the treeFS's: reading a blob reads the object storage
 	r    io.ReadCloser
 	info fileInfo
 }
 
 func (f *treeFile) Stat() (fs.FileInfo, error) { return f.info, nil }
-func (f *treeFile) Read(p []byte) (int, error) { return f.r.Read(p) }
-func (f *treeFile) Close() error               { return f.r.Close() }
+
+func (f *treeFile) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.r.Read(p)
+}
+
+func (f *treeFile) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.r.Close()
+}
 
 type treeDir struct {
 	fs   *treeFS
@@ -255,6 +331,12 @@ func (d *treeDir) Read([]byte) (int, error) {
 func (d *treeDir) Close() error { return nil }
 
 func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
+	d.fs.mu.Lock()
+	defer d.fs.mu.Unlock()
+	return d.readDir(n)
+}
+
+func (d *treeDir) readDir(n int) ([]fs.DirEntry, error) {
 	if d.read {
 		if n > 0 {
 			return nil, io.EOF

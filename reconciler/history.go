@@ -68,9 +68,10 @@ func History(ctx context.Context, src *inventory.Source, model string) ([]Histor
 		}
 		from = head.Hash()
 	}
-	dir := path.Join(inventory.ModelsDir, model) + "/"
+	dir := src.RepoPath(path.Join(inventory.ModelsDir, model)) + "/"
+	models := src.RepoPath(inventory.ModelsDir)
 	iter, err := src.Repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {
-		return strings.HasPrefix(p, dir) || (path.Dir(p) == inventory.ModelsDir && strings.HasSuffix(p, ".cue"))
+		return strings.HasPrefix(p, dir) || (path.Dir(p) == models && strings.HasSuffix(p, ".cue"))
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)

@@ -72,13 +72,5 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// loadOptions are the inventory options of plan, apply and drift. A git
-// revision is evaluated by one worker: inventory's treeFS shares one go-git
-// tree between Load's workers, and Tree.FindEntry writes an unlocked cache
-// map (a data race that can end in "concurrent map writes").
-func loadOptions(src *inventory.Source) inventory.Options {
-	if src.Commit != nil {
-		return inventory.Options{Workers: 1}
-	}
-	return inventory.Options{}
-}
+// loadOptions are the inventory options of plan, apply and drift.
+func loadOptions(*inventory.Source) inventory.Options { return inventory.Options{} }
