@@ -36,7 +36,7 @@ func buildCairn(t *testing.T) string {
 // must converge, and in the end the audit log must hold exactly one entry
 // per completed change: none lost, none duplicated.
 func TestCrashDuringApply(t *testing.T) {
-	kills, size := 8, 8<<20
+	kills, size := 6, 8<<20
 	if testing.Short() {
 		kills, size = 3, 1<<20
 	}
@@ -166,7 +166,14 @@ func TestCrashDuringApply(t *testing.T) {
 		}
 		assert.Equal(t, 1, n, "audit entries of big-model %s at %s", want, rev)
 	}
-	t.Logf("%d kills of the daemon applying a %d MiB artifact, %d while the apply was in hand; all converged, audit complete", kills, size>>20, midApply)
+	recovered := 0
+	for _, e := range audit {
+		if e.Result == recoveredResult {
+			recovered++
+		}
+	}
+	t.Logf("%d kills of the daemon applying a %d MiB artifact, %d while the apply was in hand, %d changes recorded from the journal; all converged, audit complete",
+		kills, size>>20, midApply, recovered)
 }
 
 func firstKey(m map[string]string) string {
