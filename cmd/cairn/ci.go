@@ -247,7 +247,7 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 	if err != nil {
 		return nil, err
 	}
-	c := &ciCheck{src: src, head: head, rules: append(policy.Rules(), pols.Rules()...)}
+	c := &ciCheck{src: src, head: head, rules: append(append(policy.Rules(), pols.Rules()...), approvalsRule)}
 	if c.prefix, err = repoPrefix(src); err != nil {
 		return nil, usageError(err)
 	}
@@ -392,6 +392,11 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	}
 	results, err := approval.Evaluate(ctx, reqs, reviews, pr.User.Login, pr.Head.SHA, gh.TeamMembers)
 	if err != nil {
+		// Say so on the pull request rather than leave an old status: a
+		// token without read:org cannot list team members.
+		if serr := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, "error", err.Error(), opts.runURL); serr != nil {
+			return errors.Join(err, serr)
+		}
 		return err
 	}
 	c.addFindings(approvalFindings(c.head, results))
@@ -435,6 +440,11 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	}
 	return nil
 }
+
+// approvalsRule describes the approvals rule, which cairn ci checks itself
+// because it needs the pull request's reviews.
+var approvalsRule = policy.Rule{ID: "approvals", Severity: policy.Warning,
+	Description: "(pull requests) each stage change has the approvals that approvals asks for"}
 
 // approvalFindings turns unsatisfied requirements into findings of the
 // approvals rule, placed at the stage pin; warnings unless inventory.cue's
