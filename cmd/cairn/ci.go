@@ -252,6 +252,25 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 		return nil, usageError(err)
 	}
 	po := policy.Options{Now: nowFunc(), Policies: pols}
+	// The signature rule runs with the trusted-keys input. A pull request's
+	// checkout could replace a key file that lives in the repository, so
+	// checks of a pull request (those with a base) use only keys from
+	// outside it.
+	keys := trustRootOptions{}
+	for _, k := range opts.trustedKeys {
+		in, err := insideRepository(src, k)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("trusted-keys: %w", err))
+		}
+		if in && baseRev != "" {
+			fmt.Fprintf(opts.stdout, "::warning title=cairn::trusted key %s is inside the repository a pull request can change: not used to check it\n", ghData(k))
+			continue
+		}
+		keys.trustedKeys = append(keys.trustedKeys, k)
+	}
+	if po.Signatures, err = keys.policySignatures(ctx, opts.globalOptions, head); err != nil {
+		return nil, err
+	}
 	if baseRev != "" {
 		if src.Repo == nil {
 			return nil, usageError(fmt.Errorf("%s: %w: cannot read base %s", opts.path, inventory.ErrNotRepository, baseRev))
