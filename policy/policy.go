@@ -5,6 +5,7 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -103,8 +104,8 @@ func finding(rule, model string, pos inventory.Position, msg string) Finding {
 	return Finding{Rule: rule, Model: model, File: pos.File, Line: pos.Line, Column: pos.Column, Message: msg}
 }
 
-// Rules returns the built-in rules in a stable order.
-func Rules() []Rule { return builtin }
+// Rules returns a copy of the built-in rules in a stable order.
+func Rules() []Rule { return slices.Clone(builtin) }
 
 // Evaluate runs every built-in rule on inv, adds the findings of the
 // organisation rules in opts.Policies, and returns them sorted by file and
