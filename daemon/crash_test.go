@@ -147,6 +147,24 @@ func TestCrashDuringApply(t *testing.T) {
 		old = want
 	}
 
+	// SIGTERM while an apply is in hand: it finishes, the daemon exits 0.
+	want := []string{"2.0.0", "1.0.0"}[kills%2]
+	rev := remote.Seed(t, "main", map[string]string{"models/big-model/model.cue": pin(want)}, "pin big-model "+want)
+	revs[rev] = want
+	c := daemon()
+	require.NoError(t, c.Start())
+	deadline := time.Now().Add(wait)
+	for !inFlight() && applied() != rev && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	termInFlight := inFlight()
+	require.NoError(t, c.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, c.Wait(), "exit after SIGTERM")
+	assert.Equal(t, rev, applied(), "the apply in hand at SIGTERM was not finished")
+	assert.False(t, inFlight())
+	got, complete := served()
+	assert.True(t, complete && got == want, "after SIGTERM serves %s, want %s", got, want)
+
 	audit, err := reconciler.Audit(state)
 	require.NoError(t, err)
 	seen := map[string]int{}
@@ -172,8 +190,8 @@ func TestCrashDuringApply(t *testing.T) {
 			recovered++
 		}
 	}
-	t.Logf("%d kills of the daemon applying a %d MiB artifact, %d while the apply was in hand, %d changes recorded from the journal; all converged, audit complete",
-		kills, size>>20, midApply, recovered)
+	t.Logf("%d kills of the daemon applying a %d MiB artifact, %d while the apply was in hand, %d changes recorded from the journal; all converged, audit complete; SIGTERM with the apply in hand: %v",
+		kills, size>>20, midApply, recovered, termInFlight)
 }
 
 func firstKey(m map[string]string) string {

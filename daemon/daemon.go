@@ -90,7 +90,8 @@ type state struct {
 	applied     string // the last revision applied without error
 	lastError   string
 	lastTime    time.Time
-	inv         *inventory.Inventory // the last inventory loaded without error
+	inv         *inventory.Inventory // the inventory of the last good revision
+	loaded      *inventory.Inventory // the last inventory loaded, good or not
 	result      *reconciler.Result   // the last apply's result
 	drift       *reconciler.DriftReport
 	monitors    []remedy.Finding
@@ -246,12 +247,15 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		return ResultUnchanged
 	}
 	log := d.log.With("revision", src.ShortRevision())
-	inv, err := inventory.Load(ctx, src, inventory.Options{})
+	d.mu.Lock()
+	prev := d.st.loaded
+	d.mu.Unlock()
+	inv, err := load(ctx, prev, src)
 	if err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("loading %s: %w", src.ShortRevision(), err))
 	}
 	d.mu.Lock()
-	d.st.ready, d.st.revision = true, rev
+	d.st.ready, d.st.revision, d.st.loaded = true, rev, inv
 	if d.st.inv == nil {
 		d.st.inv = inv
 	}
