@@ -29,6 +29,8 @@ func main() {
 	switch os.Args[1] {
 	case "validate":
 		err = benchValidate(os.Args[2:])
+	case "gen":
+		err = gen(os.Args[2:])
 	case "verify":
 		err = benchVerify(os.Args[2:])
 	default:
@@ -43,13 +45,15 @@ func main() {
 // measurement is one run of a command.
 type measurement struct {
 	wall   time.Duration
-	maxRSS int64 // bytes
+	maxRSS int64         // bytes
+	cpu    time.Duration // user + system time of the median run
 }
 
 // measure runs name args in dir runs times and returns the median wall time
 // and the largest peak RSS. A non-zero exit is an error.
 func measure(dir string, runs int, name string, args ...string) (measurement, error) {
-	var walls []time.Duration
+	type run struct{ wall, cpu time.Duration }
+	var all []run
 	var rss int64
 	for i := 0; i < runs; i++ {
 		cmd := exec.Command(name, args...)
@@ -59,13 +63,14 @@ func measure(dir string, runs int, name string, args ...string) (measurement, er
 		if err := cmd.Run(); err != nil {
 			return measurement{}, fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 		}
-		walls = append(walls, time.Since(start))
+		all = append(all, run{time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()})
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > rss {
 			rss = ru.Maxrss * 1024
 		}
 	}
-	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
-	return measurement{wall: walls[len(walls)/2], maxRSS: rss}, nil
+	sort.Slice(all, func(i, j int) bool { return all[i].wall < all[j].wall })
+	m := all[len(all)/2]
+	return measurement{wall: m.wall, cpu: m.cpu, maxRSS: rss}, nil
 }
 
 func benchValidate(args []string) error {
@@ -79,7 +84,7 @@ func benchValidate(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-8s %-22s %10s %10s\n", "models", "command", "wall", "peak RSS")
+	fmt.Printf("%-8s %-22s %10s %10s %10s\n", "models", "command", "wall", "cpu", "peak RSS")
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -101,9 +106,25 @@ func benchValidate(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%-8d %-22s %10s %8.1fMB\n", n, "cairn validate", c.wall.Round(time.Millisecond), float64(c.maxRSS)/1e6)
-		fmt.Printf("%-8d %-22s %10s %8.1fMB\n", n, "cue vet -c ./...", v.wall.Round(time.Millisecond), float64(v.maxRSS)/1e6)
-		fmt.Printf("%-8d %-22s %9.2fx\n", n, "ratio cairn/cue", float64(c.wall)/float64(v.wall))
+		fmt.Printf("%-8d %-22s %10s %10s %8.1fMB\n", n, "cairn validate", c.wall.Round(time.Millisecond), c.cpu.Round(time.Millisecond), float64(c.maxRSS)/1e6)
+		fmt.Printf("%-8d %-22s %10s %10s %8.1fMB\n", n, "cue vet -c ./...", v.wall.Round(time.Millisecond), v.cpu.Round(time.Millisecond), float64(v.maxRSS)/1e6)
+		fmt.Printf("%-8d %-22s %9.2fx %9.2fx\n", n, "ratio cairn/cue", float64(c.wall)/float64(v.wall), float64(c.cpu)/float64(v.cpu))
 	}
 	return nil
+}
+
+// gen writes a generated inventory: bench gen DIR N.
+func gen(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("usage: bench gen DIR N")
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(args[0], 0o755); err != nil {
+		return err
+	}
+	_, err = invgen.Write(args[0], n)
+	return err
 }

@@ -66,13 +66,19 @@ type Model struct {
 	// only then is the embedded schema.Model filled in.
 	Valid bool
 
-	pos map[string]Position
+	// fsys reads Files again when Pos is first called: positions are
+	// needed only for findings, and indexing every model up front would
+	// cost more memory than the models themselves.
+	fsys    fs.FS
+	posOnce sync.Once
+	pos     map[string]Position
 }
 
 // Pos returns where the value at path is set, or the closest enclosing value
 // that is set, or the model's first file. Path elements are field names and
 // list indexes, e.g. Pos("versions", "2.3.0", "artifact", "digest").
 func (m *Model) Pos(path ...string) Position {
+	m.posOnce.Do(m.indexPositions)
 	for i := len(path); i > 0; i-- {
 		if p, ok := m.pos[strings.Join(path[:i], "\x00")]; ok {
 			return p
@@ -82,6 +88,25 @@ func (m *Model) Pos(path ...string) Position {
 		return Position{File: m.Files[0], Line: 1, Column: 1}
 	}
 	return Position{File: m.Dir}
+}
+
+// indexPositions parses the model's files again and indexes where each
+// value is set. Files that no longer parse are passed over.
+func (m *Model) indexPositions() {
+	if m.fsys == nil {
+		return
+	}
+	var files []*ast.File
+	for _, name := range m.Files {
+		b, err := fs.ReadFile(m.fsys, name)
+		if err != nil {
+			continue
+		}
+		if f, err := parser.ParseFile(name, b); err == nil {
+			files = append(files, f)
+		}
+	}
+	m.pos = astPositions(files)
 }
 
 // SettingsPos returns where the value at path of inventory.cue is set, or the
@@ -345,7 +370,7 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		return cueProblems(m.Name, err, data, first), nil
 	}
 	v := data.Unify(ev.schema.Model)
-	m.pos = astPositions(files)
+	m.fsys = fsys
 	// The concrete check is the common, fast path. Only when it fails are
 	// errors gathered in two passes, since CUE leaves out missing fields
 	// when anything else is wrong.
