@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,8 +66,9 @@ func TestCrashDuringApply(t *testing.T) {
 	remote := gittest.NewRemote(t)
 	state := t.TempDir()
 	mdir := filepath.Join(state, "targets", "development", "big-model")
+	addr := freeAddr(t)
 	daemon := func() *exec.Cmd {
-		c := exec.Command(bin, "daemon", "--repo", remote.URL, "--state-dir", state, "--listen", "127.0.0.1:0",
+		c := exec.Command(bin, "daemon", "--repo", remote.URL, "--state-dir", state, "--listen", addr,
 			"--interval", "100ms", "--drift-interval", "1h", "--log-format", "json")
 		c.Stderr = tlog{t}
 		return c
@@ -80,7 +83,8 @@ func TestCrashDuringApply(t *testing.T) {
 		c := daemon()
 		require.NoError(t, c.Start())
 		deadline := time.Now().Add(wait)
-		for applied() != rev {
+		// Ready (a revision loaded, signals handled) and rev applied.
+		for !ready(addr) || applied() != rev {
 			if time.Now().After(deadline) {
 				_ = c.Process.Kill()
 				_ = c.Wait()
@@ -192,6 +196,24 @@ func TestCrashDuringApply(t *testing.T) {
 	}
 	t.Logf("%d kills of the daemon applying a %d MiB artifact, %d while the apply was in hand, %d changes recorded from the journal; all converged, audit complete; SIGTERM with the apply in hand: %v",
 		kills, size>>20, midApply, recovered, termInFlight)
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ready reports whether the daemon at addr answers /readyz with 200.
+func ready(addr string) bool {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func firstKey(m map[string]string) string {
