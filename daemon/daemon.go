@@ -363,7 +363,9 @@ func (d *Daemon) fail(result, rev string, err error) string {
 	msg := maskURL(err.Error())
 	d.log.Error("reconcile "+result, "revision", short(rev), "error", msg)
 	d.mu.Lock()
-	if rev != "" && result != ResultError {
+	if result == ResultRefused {
+		// Stalled: only a new revision can succeed. Failed targets and
+		// errors are retried on the next trigger.
 		d.st.lastChecked = rev
 	}
 	d.st.lastError = msg

@@ -243,3 +243,35 @@ func section(t *testing.T, s, from, to string) string {
 	require.True(t, ok)
 	return out
 }
+
+// TestLocalPathFollowsEdits: with a local path, an edit of the work tree
+// (in a folder created after the start, too) is applied once the file
+// events settle, and a bad edit is refused.
+func TestLocalPathFollowsEdits(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(quickstartDir(t))))
+	state := t.TempDir()
+	r := start(t, Options{Repo: dir, StateDir: state, Interval: time.Hour, DriftInterval: time.Hour, Debounce: 50 * time.Millisecond})
+	r.waitStatus(t, "the work tree applied", func(s Status) bool { return s.AppliedRevision != "" })
+	require.Equal(t, "1.4.0", current(t, state, "staging", "churn-predictor"))
+
+	bad := filepath.Join(dir, "models", "churn-predictor", "model.cue")
+	require.NoError(t, os.WriteFile(bad, []byte(churn(t, "9.9.9")), 0o644))
+	r.waitStatus(t, "the bad edit refused", func(s Status) bool { return strings.Contains(s.LastError, "revision refused") })
+	assert.Equal(t, "1.4.0", current(t, state, "staging", "churn-predictor"))
+
+	require.NoError(t, os.WriteFile(bad, []byte(churn(t, "1.5.0")), 0o644))
+	r.waitStatus(t, "the good edit applied", func(s Status) bool { return s.LastError == "" })
+	assert.Equal(t, "1.5.0", current(t, state, "staging", "churn-predictor"))
+
+	// A model in a new folder: the watch follows new folders.
+	require.NoError(t, os.CopyFS(filepath.Join(dir, "models", "demand-forecast-2"), os.DirFS(filepath.Join(quickstartDir(t), "models", "demand-forecast"))))
+	deadline := time.Now().Add(wait)
+	for {
+		if _, err := os.Readlink(filepath.Join(state, "targets", "development", "demand-forecast-2", "current")); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "demand-forecast-2 was never applied")
+		time.Sleep(20 * time.Millisecond)
+	}
+}

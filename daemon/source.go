@@ -74,6 +74,13 @@ func (r *remoteSource) start(ctx context.Context, log *slog.Logger) error {
 	} else if err != nil {
 		return fmt.Errorf("opening %s: %w", r.dir, err)
 	}
+	// A restart with another --repo follows the new URL.
+	if rem, err := repo.Remote("origin"); err != nil || len(rem.Config().URLs) == 0 || rem.Config().URLs[0] != r.url {
+		_ = repo.DeleteRemote("origin")
+		if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{r.url}}); err != nil {
+			return fmt.Errorf("setting origin of %s: %w", r.dir, err)
+		}
+	}
 	r.repo = repo
 	return nil
 }
@@ -98,7 +105,9 @@ func (r *remoteSource) close()                  {}
 // localSource is a directory whose work tree is read (uncommitted edits
 // included) and watched with fsnotify; every settled change reconciles.
 // Its revision is always inventory.Worktree, so each reconcile applies
-// (the local target makes that a no-op when nothing changed).
+// (the local target makes that a no-op when nothing changed) and evaluates
+// every model. Events under .git and .cairn are ignored; a --state-dir
+// elsewhere inside the directory would make every apply trigger the next.
 type localSource struct {
 	dir     string
 	watcher *fsnotify.Watcher
