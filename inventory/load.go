@@ -135,7 +135,7 @@ type Options struct {
 	Workers int
 	// Recycle is how many models a worker evaluates in one cue.Context
 	// before it starts a fresh one, since a context never frees memory;
-	// default 256.
+	// default 64.
 	Recycle int
 	// Only limits evaluation to these model names; empty means all.
 	Only []string
@@ -245,7 +245,7 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 	}
 	recycle := opts.Recycle
 	if recycle <= 0 {
-		recycle = 256
+		recycle = 64
 	}
 	next := make(chan int)
 	var wg sync.WaitGroup

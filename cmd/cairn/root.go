@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,15 @@ type globalOptions struct {
 	stderr io.Writer
 }
 
+// memoryLimit is the soft heap limit cairn runs with unless GOMEMLIMIT sets
+// one: evaluating a 10,000-model inventory keeps about 80 MB live, and
+// without a limit the collector lets the heap grow to twice that.
+const memoryLimit = 120 << 20
+
 func run(args []string) int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globalOptions{stdout: os.Stdout, stderr: os.Stderr}
