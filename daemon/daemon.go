@@ -96,8 +96,6 @@ type state struct {
 	drift       *reconciler.DriftReport
 	monitors    []remedy.Finding
 	prs         []remedy.Outcome
-	validation  int // validation errors of the last revision
-	reconciles  int
 	lastChecked string // the last revision reconciled (applied, refused or failed)
 }
 
@@ -236,6 +234,9 @@ const (
 
 func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	src, err := d.src.latest(ctx)
+	if ctx.Err() != nil {
+		return ResultError // stopping: nothing new starts
+	}
 	if err != nil {
 		return d.fail(ResultError, "", fmt.Errorf("fetching: %w", err))
 	}
@@ -293,10 +294,6 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	d.mu.Lock()
 	d.st.result = res
-	d.st.validation = 0
-	if res != nil {
-		d.st.validation = len(res.Findings)
-	}
 	d.mu.Unlock()
 	switch {
 	case err == nil:
@@ -353,7 +350,6 @@ func (d *Daemon) succeed(inv *inventory.Inventory, rev string, res *reconciler.R
 	d.st.applied, d.st.lastChecked, d.st.lastError = rev, rev, ""
 	d.st.inv = inv
 	d.st.lastTime = d.opts.Now()
-	d.st.reconciles++
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
 }
@@ -370,7 +366,6 @@ func (d *Daemon) fail(result, rev string, err error) string {
 	}
 	d.st.lastError = msg
 	d.st.lastTime = d.opts.Now()
-	d.st.reconciles++
 	inv := d.st.inv
 	d.mu.Unlock()
 	d.refreshMetrics(inv)

@@ -275,3 +275,38 @@ func TestLocalPathFollowsEdits(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestDriftTickHealsAndEvaluatesMonitors: every DriftInterval the targets
+// are observed, a heal target that drifted is re-applied, and the monitors
+// are evaluated (an unreachable Prometheus is a monitor-error finding).
+func TestDriftTickHealsAndEvaluatesMonitors(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(quickstartDir(t))))
+	state := t.TempDir()
+	r := start(t, Options{Repo: dir, StateDir: state, Interval: time.Hour, DriftInterval: 100 * time.Millisecond,
+		PrometheusURL: "http://127.0.0.1:1"})
+	r.waitStatus(t, "the work tree applied", func(s Status) bool { return s.AppliedRevision != "" })
+	s := r.waitStatus(t, "a monitor-error finding", func(s Status) bool {
+		for _, f := range s.Findings {
+			if f.Kind == "monitor-error" {
+				return true
+			}
+		}
+		return false
+	})
+	assert.Equal(t, "fraud-detector", s.Findings[0].Model)
+
+	link := filepath.Join(state, "targets", "production", "fraud-detector", "current")
+	require.NoError(t, os.Remove(link))
+	deadline := time.Now().Add(wait)
+	for {
+		if v, err := os.Readlink(link); err == nil {
+			assert.Equal(t, "2.3.0", v)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the drifted target was never healed")
+		time.Sleep(20 * time.Millisecond)
+	}
+	metrics := r.get(t, "/metrics", http.StatusOK)
+	assert.NotEmpty(t, metricLine(metrics, `cairn_findings{kind="monitor-error"}`))
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/remedy"
 )
 
 // maxWebhookBody bounds a webhook's body; GitHub caps payloads at 25 MB.
@@ -34,6 +35,8 @@ type Status struct {
 	// LastError is why the last reconcile did not apply; empty after a good one.
 	LastError     string     `json:"lastError,omitempty"`
 	LastReconcile *time.Time `json:"lastReconcile,omitempty"`
+	// PullRequests are what the last drift run did with pull requests.
+	PullRequests []remedy.Outcome `json:"pullRequests,omitempty"`
 }
 
 // TargetStatus is one target as the reconciler's state records it.
@@ -64,7 +67,7 @@ func (d *Daemon) Status() Status {
 	st := d.st
 	d.mu.Unlock()
 	s := Status{Revision: st.revision, AppliedRevision: st.applied, Ready: st.ready, LastError: st.lastError,
-		Targets: []TargetStatus{}, Findings: []Finding{}}
+		Targets: []TargetStatus{}, Findings: []Finding{}, PullRequests: st.prs}
 	if !st.lastTime.IsZero() {
 		t := st.lastTime.UTC()
 		s.LastReconcile = &t
