@@ -37,6 +37,8 @@ type pageModel struct {
 	Owners            []string
 	Retired, Valid    bool
 	Pins              []pagePin
+	// Signatures is the signature state of each pinned version, once each.
+	Signatures []pagePin
 }
 
 type pagePin struct {
@@ -99,9 +101,14 @@ func pageModels(inv *inventory.Inventory, res *reconciler.Result) []pageModel {
 			}
 			return stages[i] < stages[j]
 		})
+		seen := map[string]bool{}
 		for _, s := range stages {
 			v := m.Stages[s]
-			pm.Pins = append(pm.Pins, pagePin{Stage: s, Version: v, Signature: signatureState(inv, checks, m.Name, v)})
+			pm.Pins = append(pm.Pins, pagePin{Stage: s, Version: v})
+			if !seen[v] {
+				seen[v] = true
+				pm.Signatures = append(pm.Signatures, pagePin{Version: v, Signature: signatureState(inv, checks, m.Name, v)})
+			}
 		}
 		out = append(out, pm)
 	}
