@@ -222,9 +222,9 @@ func checkReviewDue(c *checkContext) []Finding {
 		}
 		r := m.Card.Review
 		last, err := parseDate(r.LastReviewed)
-		pos := m.Pos("card", "review", "lastReviewed")
+		// Model.Pos may read the files again: ask only for a finding.
 		if err != nil {
-			out = append(out, finding("review-due", m.Name, pos,
+			out = append(out, finding("review-due", m.Name, m.Pos("card", "review", "lastReviewed"),
 				fmt.Sprintf("card.review.lastReviewed: %q is not an RFC 3339 date; write it as YYYY-MM-DD", r.LastReviewed)))
 			continue
 		}
@@ -237,7 +237,7 @@ func checkReviewDue(c *checkContext) []Finding {
 			continue
 		}
 		late := int(c.opts.Now.Sub(due).Hours() / 24)
-		out = append(out, finding("review-due", m.Name, pos,
+		out = append(out, finding("review-due", m.Name, m.Pos("card", "review", "lastReviewed"),
 			fmt.Sprintf("card.review.lastReviewed: the review was due on %s (%d days ago; interval %d days); review the card and set lastReviewed to the review date",
 				due.Format(time.DateOnly), late, days)))
 	}
