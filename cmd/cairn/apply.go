@@ -12,9 +12,7 @@ import (
 
 type applyOptions struct {
 	*globalOptions
-	inventoryOptions
-	targetOptions
-	signatureOptions
+	reconcileOptions
 }
 
 var applyFormats = []string{"text", "json"}
@@ -48,23 +46,10 @@ revision is refused or a target fails.`,
 }
 
 func runApply(ctx context.Context, opts *applyOptions) error {
-	src, err := opts.open(ctx)
+	_, inv, ropts, err := opts.prepare(ctx)
 	if err != nil {
 		return err
 	}
-	trust, err := opts.trust(src)
-	if err != nil {
-		return err
-	}
-	inv, err := load(ctx, src, loadOptions(src))
-	if err != nil {
-		return err
-	}
-	ropts, err := opts.reconcilerOptions(src)
-	if err != nil {
-		return err
-	}
-	ropts.Trust, ropts.RequireSignatures = trust, opts.requireSignatures
 	res, err := reconciler.Apply(ctx, inv, ropts)
 	if res == nil {
 		return targetErr(err)

@@ -12,9 +12,7 @@ import (
 
 type driftOptions struct {
 	*globalOptions
-	inventoryOptions
-	targetOptions
-	signatureOptions
+	reconcileOptions
 	heal bool
 	prs  driftPRsOptions // monitors and --open-prs: drift_prs.go
 }
@@ -55,23 +53,10 @@ whose finding no longer holds are closed. Exit 1 when there are findings.`,
 }
 
 func runDrift(ctx context.Context, opts *driftOptions) error {
-	src, err := opts.open(ctx)
+	src, inv, ropts, err := opts.prepare(ctx)
 	if err != nil {
 		return err
 	}
-	trust, err := opts.trust(src)
-	if err != nil {
-		return err
-	}
-	inv, err := load(ctx, src, loadOptions(src))
-	if err != nil {
-		return err
-	}
-	ropts, err := opts.reconcilerOptions(src)
-	if err != nil {
-		return err
-	}
-	ropts.Trust, ropts.RequireSignatures = trust, opts.requireSignatures
 	rep, err := reconciler.Drift(ctx, inv, ropts, opts.heal)
 	if err != nil {
 		return targetErr(err)

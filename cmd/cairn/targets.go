@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"path/filepath"
@@ -74,3 +75,34 @@ func writeJSON(w io.Writer, v any) error {
 
 // loadOptions are the inventory options of plan, apply and drift.
 func loadOptions(*inventory.Source) inventory.Options { return inventory.Options{} }
+
+// reconcileOptions are the flags of the commands that change targets
+// (apply, drift): which inventory, which targets, which trust.
+type reconcileOptions struct {
+	inventoryOptions
+	targetOptions
+	signatureOptions
+}
+
+// prepare opens and loads the inventory and builds the reconciler's
+// options, trust included.
+func (o *reconcileOptions) prepare(ctx context.Context) (*inventory.Source, *inventory.Inventory, reconciler.Options, error) {
+	src, err := o.open(ctx)
+	if err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
+	trust, err := o.trust(src)
+	if err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
+	inv, err := load(ctx, src, loadOptions(src))
+	if err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
+	ropts, err := o.reconcilerOptions(src)
+	if err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
+	ropts.Trust, ropts.RequireSignatures = trust, o.requireSignatures
+	return src, inv, ropts, nil
+}
