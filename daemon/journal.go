@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -181,7 +180,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 		entries = append(entries, reconciler.AuditEntry{Time: now, Revision: j.Revision, Target: c.Target, Model: c.Model,
 			Action: string(c.Action), From: c.From, To: c.To, Digest: c.Digest, Approvers: []string{}, Result: recoveredResult})
 	}
-	if err := appendAudit(d.opts.StateDir, entries); err != nil {
+	if err := reconciler.AppendAudit(d.opts.StateDir, entries); err != nil {
 		return err
 	}
 	if len(entries) > 0 {
@@ -192,35 +191,4 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 
 func auditKey(rev, tgt, model, action, to string) string {
 	return rev + "\x00" + tgt + "\x00" + model + "\x00" + action + "\x00" + to
-}
-
-// appendAudit appends entries to the reconciler's audit log in its format
-// (one JSON object per line) and fsyncs it.
-func appendAudit(dir string, entries []reconciler.AuditEntry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for _, e := range entries {
-		if err := enc.Encode(e); err != nil {
-			return fmt.Errorf("encoding audit entry: %w", err)
-		}
-	}
-	f, err := os.OpenFile(filepath.Join(dir, reconciler.AuditFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("opening audit log: %w", err)
-	}
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing audit log: %w", err)
-	}
-	return nil
 }

@@ -260,7 +260,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 	if err := writeStates(r.opts.StateDir, st); err != nil {
 		return err
 	}
-	if err := appendAudit(r.opts.StateDir, audit); err != nil {
+	if err := AppendAudit(r.opts.StateDir, audit); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
@@ -293,5 +293,5 @@ func (r *applyRun) recordRefusal() error {
 	if err := writeStates(r.opts.StateDir, st); err != nil {
 		return err
 	}
-	return appendAudit(r.opts.StateDir, audit)
+	return AppendAudit(r.opts.StateDir, audit)
 }

@@ -104,8 +104,10 @@ func writeStates(dir string, st map[string]TargetState) error {
 	return nil
 }
 
-// appendAudit appends entries to audit.jsonl and fsyncs it.
-func appendAudit(dir string, entries []AuditEntry) error {
+// AppendAudit appends entries to dir's audit.jsonl, one JSON object a line,
+// and fsyncs it. The daemon uses it to record changes of an interrupted
+// apply after a restart.
+func AppendAudit(dir string, entries []AuditEntry) error {
 	if dir == "" || len(entries) == 0 {
 		return nil
 	}
