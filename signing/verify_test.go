@@ -10,18 +10,15 @@ import (
 	"testing"
 	"time"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/cairnops/cairn/signing/signingtest"
+
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // newKey generates a key pair (encrypted when password is set) and loads both halves from disk.
@@ -169,7 +166,7 @@ func TestVerifyFailures(t *testing.T) {
 		{"wrong media type", editBundle(t, good, func(doc map[string]any) { doc["mediaType"] = "text/plain" }), digest, trust, ErrBundleInvalid},
 		{"no signature content", editBundle(t, good, func(doc map[string]any) { delete(doc, "messageSignature") }), digest, trust, ErrBundleInvalid},
 		{"no verification material", editBundle(t, good, func(doc map[string]any) { delete(doc, "verificationMaterial") }), digest, trust, ErrBundleInvalid},
-		{"keyless bundle with only keys", keylessBundle(t, mustVirtualSigstore(t), "a@example.com", "https://issuer.example", []byte("x")), digestOf(t, "x"), trust, ErrUntrusted},
+		{"keyless bundle with only keys", signingtest.KeylessBundle(t, mustVirtualSigstore(t), "a@example.com", "https://issuer.example", []byte("x")), digestOf(t, "x"), trust, ErrUntrusted},
 	}
 	sentinels := []error{ErrNoTrust, ErrBundleInvalid, ErrDigestMismatch, ErrUntrusted}
 	for _, tt := range tests {
@@ -238,90 +235,6 @@ func mustVirtualSigstore(t *testing.T) *ca.VirtualSigstore {
 	return vs
 }
 
-// keylessBundle signs artifact with a Fulcio-style certificate for subject/issuer from vs and
-// returns a v0.3 bundle JSON with the certificate, an RFC 3161 timestamp and a Rekor entry
-// carrying both an inclusion promise and an inclusion proof, as the public-good instance writes.
-func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, subject, issuer string, artifact []byte) []byte {
-	t.Helper()
-	entity, err := vs.Sign(subject, issuer, artifact)
-	require.NoError(t, err)
-
-	vc, err := entity.VerificationContent()
-	require.NoError(t, err)
-	leaf := vc.Certificate()
-	require.NotNil(t, leaf)
-	sc, err := entity.SignatureContent()
-	require.NoError(t, err)
-	msg := sc.MessageSignatureContent()
-	require.NotNil(t, msg)
-	tsrs, err := entity.Timestamps()
-	require.NoError(t, err)
-	entries, err := entity.TlogEntries()
-	require.NoError(t, err)
-	require.Len(t, entries, 1)
-
-	// Rebuild the log entry at index 0 with its promise (SET) and a proof, since the entity's
-	// proto form carries neither.
-	tle := entries[0].TransparencyLogEntry()
-	body := tle.GetCanonicalizedBody()
-	logID, err := vs.RekorLogID()
-	require.NoError(t, err)
-	set, err := vs.RekorSignPayload(tlog.RekorPayload{
-		Body:           base64.StdEncoding.EncodeToString(body),
-		IntegratedTime: tle.GetIntegratedTime(),
-		LogIndex:       0,
-		LogID:          logID,
-	})
-	require.NoError(t, err)
-	proof, err := vs.GetInclusionProof(body)
-	require.NoError(t, err)
-	rootHash, err := hex.DecodeString(*proof.RootHash)
-	require.NoError(t, err)
-	hashes := make([][]byte, len(proof.Hashes))
-	for i, h := range proof.Hashes {
-		hashes[i], err = hex.DecodeString(h)
-		require.NoError(t, err)
-	}
-	logIDRaw, err := hex.DecodeString(logID)
-	require.NoError(t, err)
-
-	var timestamps []*protocommon.RFC3161SignedTimestamp
-	for _, ts := range tsrs {
-		timestamps = append(timestamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: ts})
-	}
-	pb := &protobundle.Bundle{
-		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_Certificate{
-				Certificate: &protocommon.X509Certificate{RawBytes: leaf.Raw},
-			},
-			TlogEntries: []*protorekor.TransparencyLogEntry{{
-				LogIndex:          0,
-				LogId:             &protocommon.LogId{KeyId: logIDRaw},
-				KindVersion:       &protorekor.KindVersion{Kind: "hashedrekord", Version: "0.0.1"},
-				IntegratedTime:    tle.GetIntegratedTime(),
-				InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: set},
-				CanonicalizedBody: body,
-				InclusionProof: &protorekor.InclusionProof{
-					LogIndex:   *proof.LogIndex,
-					RootHash:   rootHash,
-					TreeSize:   *proof.TreeSize,
-					Hashes:     hashes,
-					Checkpoint: &protorekor.Checkpoint{Envelope: *proof.Checkpoint},
-				},
-			}},
-			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: timestamps},
-		},
-		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: msg.Digest()},
-			Signature:     msg.Signature(),
-		}},
-	}
-	out, err := protojson.Marshal(pb)
-	require.NoError(t, err)
-	return out
-}
-
 func TestVerifyKeyless(t *testing.T) {
 	vs := mustVirtualSigstore(t)
 	const (
@@ -331,7 +244,7 @@ func TestVerifyKeyless(t *testing.T) {
 	artifact := []byte("model weights")
 	sum := sha256.Sum256(artifact)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	b := keylessBundle(t, vs, subject, issuer, artifact)
+	b := signingtest.KeylessBundle(t, vs, subject, issuer, artifact)
 
 	right := Identity{Issuer: issuer, Subject: subject}
 	wrongSubject := Identity{Issuer: issuer, Subject: "https://github.com/evil/models/.github/workflows/sign.yml@refs/heads/main"}
