@@ -20,6 +20,8 @@ var builtin = []Rule{
 	{ID: "monitors", Severity: Error, Description: "a model in production has at least one performance and one drift monitor", check: checkMonitors},
 	{ID: "retired", Severity: Error, Description: "a retired model has no stages (the reconciler removes it from every target)", check: checkRetired},
 	{ID: PolicyRule, Severity: Error, Description: "the organisation rules in policies/*.cue compile and evaluate"},
+	// approvals needs a pull request's reviews: cairn ci checks it.
+	{ID: ApprovalsRule, Severity: Warning, Description: "(pull requests) each stage change has the approvals that approvals asks for"},
 }
 
 func checkSchema(c *checkContext) []Finding {

@@ -27,6 +27,11 @@ const PoliciesDir = "policies"
 // that does not compile, a rule that cannot be evaluated.
 const PolicyRule = "policy"
 
+// ApprovalsRule is the id of the rule that each stage change of a pull
+// request has its approvals. Evaluate lists it but does not check it: that
+// takes the pull request's reviews, which `cairn ci` reads.
+const ApprovalsRule = "approvals"
+
 // policySchema is what every policies/*.cue file unifies with.
 const policySchema = `
 rules?: [string]: {

@@ -247,7 +247,7 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 	if err != nil {
 		return nil, err
 	}
-	c := &ciCheck{src: src, head: head, rules: append(append(policy.Rules(), pols.Rules()...), approvalsRule)}
+	c := &ciCheck{src: src, head: head, rules: append(policy.Rules(), pols.Rules()...)}
 	if c.prefix, err = repoPrefix(src); err != nil {
 		return nil, usageError(err)
 	}
@@ -460,17 +460,12 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	return nil
 }
 
-// approvalsRule describes the approvals rule, which cairn ci checks itself
-// because it needs the pull request's reviews.
-var approvalsRule = policy.Rule{ID: "approvals", Severity: policy.Warning,
-	Description: "(pull requests) each stage change has the approvals that approvals asks for"}
-
 // approvalFindings turns unsatisfied requirements into findings of the
 // approvals rule, placed at the stage pin; warnings unless inventory.cue's
 // rules set another severity.
 func approvalFindings(head *inventory.Inventory, results []approval.Result) []policy.Finding {
 	sev := policy.Warning
-	if o, ok := head.Settings.Rules["approvals"]; ok && o.Severity != "" {
+	if o, ok := head.Settings.Rules[policy.ApprovalsRule]; ok && o.Severity != "" {
 		sev = policy.Severity(o.Severity)
 	}
 	if sev == policy.Off {
@@ -481,7 +476,7 @@ func approvalFindings(head *inventory.Inventory, results []approval.Result) []po
 		if r.Satisfied() {
 			continue
 		}
-		f := policy.Finding{Rule: "approvals", Severity: sev, Model: r.Model,
+		f := policy.Finding{Rule: policy.ApprovalsRule, Severity: sev, Model: r.Model,
 			Message: fmt.Sprintf("stages.%s: %s→%s needs %d %s%s, has %d",
 				r.Stage, orDash(r.From), orDash(r.To), r.Min, pluralWord(r.Min, "approval"), fromText(r.Eligible), len(r.Approvers))}
 		if m := head.Model(r.Model); m != nil {
