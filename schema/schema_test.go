@@ -1,0 +1,66 @@
+package schema_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cairnops/cairn/schema"
+)
+
+// TestGoTypesCoverSchema decodes the evaluated example models into the Go
+// types and encodes them again: the JSON must equal CUE's own, so no field
+// the schema allows is dropped on the way into Go.
+func TestGoTypesCoverSchema(t *testing.T) {
+	ctx := cuecontext.New()
+	s, err := schema.Compile(ctx)
+	require.NoError(t, err)
+	defaults, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "models", "defaults.cue"))
+	require.NoError(t, err)
+	for _, m := range []string{"fraud-detector", "churn-predictor", "demand-forecast"} {
+		t.Run(m, func(t *testing.T) {
+			src, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "models", m, "model.cue"))
+			require.NoError(t, err)
+			v := ctx.CompileBytes(src).Unify(ctx.CompileBytes(defaults)).Unify(s.Model)
+			require.NoError(t, v.Validate(cue.Concrete(true)))
+			want, err := v.MarshalJSON()
+			require.NoError(t, err)
+			var model schema.Model
+			require.NoError(t, v.Decode(&model))
+			got, err := json.Marshal(model)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(want), string(got))
+		})
+	}
+}
+
+// TestSettingsDefaults checks the defaults an empty inventory.cue gets.
+func TestSettingsDefaults(t *testing.T) {
+	ctx := cuecontext.New()
+	s, err := schema.Compile(ctx)
+	require.NoError(t, err)
+	v := ctx.CompileString(`targets: prod: {stage: "production", kind: "local", path: "/srv"}`).Unify(s.Settings)
+	require.NoError(t, v.Validate(cue.Concrete(true)))
+	var set schema.Settings
+	require.NoError(t, v.Decode(&set))
+	assert.Equal(t, []string{"development", "staging", "production"}, set.Stages)
+	assert.Equal(t, []string{"production"}, set.Signing.Required)
+	assert.Equal(t, "heal", set.Targets["prod"].OnDrift)
+}
+
+// TestClosed checks that a field the schema does not know is an error.
+func TestClosed(t *testing.T) {
+	ctx := cuecontext.New()
+	s, err := schema.Compile(ctx)
+	require.NoError(t, err)
+	v := ctx.CompileString(`card: risk: {tier: "low", score: 3}`).Unify(s.Model)
+	err = v.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "card.risk.score: field not allowed")
+}
