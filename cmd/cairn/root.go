@@ -85,7 +85,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
 	}
-	root.Args = wrapArgs(cobra.NoArgs)
+	// cobra's default for the root reports unknown commands.
 	return root
 }
 
