@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	"strings"
 	"time"
 
@@ -59,6 +61,11 @@ func runHistory(ctx context.Context, opts *historyOptions) error {
 			return usageError(fmt.Errorf("history: %w: %s is not in a git repository", err, src.Dir))
 		}
 		return usageError(err)
+	}
+	if len(entries) == 0 {
+		if _, err := fs.Stat(src.FS, path.Join(inventory.ModelsDir, opts.model)); err != nil {
+			return usageError(fmt.Errorf("no model %q in %s and none in its history", opts.model, inventory.ModelsDir))
+		}
 	}
 	if opts.format == "json" {
 		if entries == nil {
