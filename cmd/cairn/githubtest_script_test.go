@@ -27,11 +27,14 @@ import (
 //	github-pr HEAD BASE                open a pull request from branch HEAD into BASE (number 1, 2, ...)
 //	github-review N USER STATE SHA     submit a review on pull request N
 //	github-team ORG SLUG USER...       add users to the team ORG/SLUG
-//	github-state status|statuses|comments|writes
-//	                                   print the latest status, every status, the comments or the write count
+//	github-state status|statuses|comments|writes|prs
+//	                                   print the latest status, every status, the comments, the write count
+//	                                   or the pull requests ("#N STATE HEAD -> BASE: TITLE", by number)
 //	git-serve                          start a smart-HTTP git remote; sets REMOTE to its URL
 //	git-sha VAR REV                    set VAR to the sha of REV in the current directory
 //	expand SRC DST                     copy SRC to DST, expanding $VARS
+//	prometheus-start FILE              start a real Prometheus over OpenMetrics FILE; sets PROMETHEUS_URL
+//	                                   (prometheus_script_test.go)
 var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"github-start":  cmdGitHubStart,
 	"github-pr":     cmdGitHubPR,
@@ -41,6 +44,8 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"git-serve":     cmdGitServe,
 	"git-sha":       cmdGitSHA,
 	"expand":        cmdExpand,
+
+	"prometheus-start": cmdPrometheusStart,
 }
 
 type scriptTKey struct{}
@@ -151,7 +156,7 @@ func cmdGitHubTeam(ts *testscript.TestScript, neg bool, args []string) {
 func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "github-state")
 	if len(args) != 1 {
-		ts.Fatalf("usage: github-state status|statuses|comments|writes")
+		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs")
 	}
 	s := scriptServer(ts)
 	out := ts.Stdout()
@@ -176,6 +181,12 @@ func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "writes":
 		fmt.Fprintf(out, "writes: %d\n", s.Writes())
+	case "prs":
+		prs := s.PRs()
+		fmt.Fprintf(out, "pull requests: %d\n", len(prs))
+		for _, p := range prs {
+			fmt.Fprintf(out, "#%d %s %s -> %s: %s\n", p.Number, p.State, p.Head, p.Base, p.Title)
+		}
 	default:
 		ts.Fatalf("github-state: unknown %q", args[0])
 	}
