@@ -5,6 +5,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -142,6 +143,7 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 			add(f, sev)
 		}
 	}
+	findings = append(findings, unknownRules(inv, opts.Policies)...)
 	if p := opts.Policies; p != nil {
 		sev := severity(PolicyRule, Error)
 		for _, f := range p.Findings() {
@@ -182,4 +184,32 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 		}
 	}
 	return rep, nil
+}
+
+// unknownRules reports `rules:` entries of inventory.cue that name no
+// built-in or organisation rule: a misspelt id would otherwise leave the
+// rule it meant at its default severity without a word. Only when the
+// organisation rules are known (opts.Policies set) can every id be judged.
+func unknownRules(inv *inventory.Inventory, p *Policies) []Finding {
+	if p == nil || !inv.SettingsOK {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, r := range builtin {
+		known[r.ID] = true
+	}
+	for _, r := range p.Rules() {
+		known[r.ID] = true
+	}
+	var out []Finding
+	for _, id := range sortedKeys(inv.Settings.Rules) {
+		if known[id] {
+			continue
+		}
+		f := finding("schema", "", inv.SettingsPos("rules", id),
+			fmt.Sprintf("rules.%q: no rule has this id (see cairn rules)", id))
+		f.Severity = Error
+		out = append(out, f)
+	}
+	return out
 }
