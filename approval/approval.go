@@ -13,6 +13,8 @@ package approval
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,7 +76,7 @@ func Changes(base, head *inventory.Inventory) []Change {
 		order[s] = i
 	}
 	var out []Change
-	for _, name := range sortedKeys(names) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		bm, hm := b[name], h[name]
 		if (bm != nil && !bm.Valid) || (hm != nil && !hm.Valid) {
 			continue
@@ -114,15 +116,6 @@ func Changes(base, head *inventory.Inventory) []Change {
 		out = append(out, cs...)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Requirement is the approvals one change needs.

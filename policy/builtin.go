@@ -2,7 +2,8 @@ package policy
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -42,7 +43,7 @@ func checkStageVersion(c *checkContext) []Finding {
 		if !m.Valid {
 			continue
 		}
-		for _, stage := range sortedKeys(m.Stages) {
+		for _, stage := range slices.Sorted(maps.Keys(m.Stages)) {
 			v := m.Stages[stage]
 			if c.inv.SettingsOK && !declared[stage] {
 				out = append(out, finding("stage-version", m.Name, m.Pos("stages", stage),
@@ -50,18 +51,9 @@ func checkStageVersion(c *checkContext) []Finding {
 			}
 			if _, ok := m.Versions[v]; !ok {
 				out = append(out, finding("stage-version", m.Name, m.Pos("stages", stage),
-					fmt.Sprintf("stages.%s: version %q is not declared in versions (have: %s)", stage, v, strings.Join(sortedKeys(m.Versions), ", "))))
+					fmt.Sprintf("stages.%s: version %q is not declared in versions (have: %s)", stage, v, strings.Join(slices.Sorted(maps.Keys(m.Versions)), ", "))))
 			}
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

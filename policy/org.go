@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -395,7 +397,7 @@ func (p *Policies) findings(inv *inventory.Inventory) []Finding {
 			out = append(out, finding(r.rule, m.Name, m.Pos(messagePath(r.msg)...), r.msg))
 		}
 	}
-	for _, id := range sortedKeys(p.evalErrs) {
+	for _, id := range slices.Sorted(maps.Keys(p.evalErrs)) {
 		out = append(out, p.evalErrs[id])
 	}
 	return out

@@ -6,6 +6,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -202,7 +203,7 @@ func unknownRules(inv *inventory.Inventory, p *Policies) []Finding {
 		known[r.ID] = true
 	}
 	var out []Finding
-	for _, id := range sortedKeys(inv.Settings.Rules) {
+	for _, id := range slices.Sorted(maps.Keys(inv.Settings.Rules)) {
 		if known[id] {
 			continue
 		}

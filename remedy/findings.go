@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,7 +92,7 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sou
 		if !m.Valid || m.Retired {
 			continue
 		}
-		for _, name := range sortedKeys(m.Monitors) {
+		for _, name := range slices.Sorted(maps.Keys(m.Monitors)) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,7 +162,7 @@ func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, 
 	}
 
 	var out []Outcome
-	for _, b := range sortedKeys(byBranch) {
+	for _, b := range slices.Sorted(maps.Keys(byBranch)) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
@@ -171,7 +173,7 @@ func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, 
 			out = append(out, r.retrain(ctx, b, fs))
 		}
 	}
-	for _, b := range sortedKeys(pins) {
+	for _, b := range slices.Sorted(maps.Keys(pins)) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
@@ -184,7 +186,7 @@ func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, 
 	}
 
 	// Close what no longer holds.
-	for _, head := range sortedKeys(openBy) {
+	for _, head := range slices.Sorted(maps.Keys(openBy)) {
 		kind, model, ok := strings.Cut(strings.TrimPrefix(head, BranchPrefix), "/")
 		if !ok || strings.Contains(model, "/") {
 			continue

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -73,7 +75,7 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 		for _, f := range rep.Findings {
 			fmt.Fprintln(opts.stdout, f)
 		}
-		for _, name := range sortedKeys(rep.Skipped) {
+		for _, name := range slices.Sorted(maps.Keys(rep.Skipped)) {
 			fmt.Fprintf(opts.stderr, "cairn: target %s skipped: %s\n", name, rep.Skipped[name])
 		}
 		printDriftPRs(opts.stdout, opts.stderr, mr)
@@ -81,7 +83,7 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 			fmt.Fprintf(opts.stdout, "no drift at %s\n", src.ShortRevision())
 		}
 	}
-	for _, name := range sortedKeys(rep.Errors) {
+	for _, name := range slices.Sorted(maps.Keys(rep.Errors)) {
 		fmt.Fprintf(opts.stderr, "cairn: target %s: %s\n", name, rep.Errors[name])
 	}
 	if len(rep.Findings) > 0 || len(rep.Errors) > 0 || mr.findings() {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -159,7 +161,7 @@ func lookupModel(inv *inventory.Inventory, name string) (*inventory.Model, error
 }
 
 // sortedVersions lists the declared versions of m.
-func sortedVersions(m *inventory.Model) []string { return sortedKeys(m.Versions) }
+func sortedVersions(m *inventory.Model) []string { return slices.Sorted(maps.Keys(m.Versions)) }
 
 // bundlePath is where the Sigstore bundle of model@version lives,
 // slash-separated and relative to the inventory root.
