@@ -248,9 +248,7 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 		return nil, err
 	}
 	c := &ciCheck{src: src, head: head, rules: append(policy.Rules(), pols.Rules()...)}
-	if c.prefix, err = repoPrefix(src); err != nil {
-		return nil, usageError(err)
-	}
+	c.prefix = src.Prefix
 	po := policy.Options{Now: nowFunc(), Policies: pols}
 	// The signature rule runs with the trusted-keys input. A pull request's
 	// checkout could replace a key file that lives in the repository, so

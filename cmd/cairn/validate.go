@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -109,20 +108,12 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 			return err
 		}
 	case "sarif":
-		prefix, err := repoPrefix(src)
-		if err != nil {
-			return usageError(err)
-		}
 		rules := append(policy.Rules(), pols.Rules()...)
-		if err := writeSARIF(opts.stdout, rep, rules, prefix); err != nil {
+		if err := writeSARIF(opts.stdout, rep, rules, src.Prefix); err != nil {
 			return err
 		}
 	case "github":
-		prefix, err := repoPrefix(src)
-		if err != nil {
-			return usageError(err)
-		}
-		writeGitHub(opts.stdout, rep, prefix)
+		writeGitHub(opts.stdout, rep, src.Prefix)
 		fmt.Fprintf(opts.stderr, "checked %s at %s: %s\n", plural(rep.Models, "model"), src.ShortRevision(), summaryText(rep.Summary))
 	default:
 		for _, f := range rep.Findings {
@@ -151,34 +142,6 @@ func loadBase(ctx context.Context, rev string) (*inventory.Inventory, error) {
 		return nil, usageError(fmt.Errorf("reading base %s: %w", rev, err))
 	}
 	return inv, nil
-}
-
-// repoPrefix is the inventory's folder relative to the git repository root,
-// slash-separated, "" when they are the same or there is no repository.
-func repoPrefix(src *inventory.Source) (string, error) {
-	if src.Repo == nil {
-		return "", nil
-	}
-	wt, err := src.Repo.Worktree()
-	if err != nil {
-		return "", nil // A bare repository: paths are already relative to it.
-	}
-	root, err := filepath.EvalSymlinks(wt.Filesystem.Root())
-	if err != nil {
-		return "", fmt.Errorf("resolving repository root: %w", err)
-	}
-	dir, err := filepath.Abs(src.Dir)
-	if err != nil {
-		return "", fmt.Errorf("resolving inventory folder: %w", err)
-	}
-	if dir, err = filepath.EvalSymlinks(dir); err != nil {
-		return "", fmt.Errorf("resolving inventory folder: %w", err)
-	}
-	rel, err := filepath.Rel(root, dir)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-		return "", nil
-	}
-	return filepath.ToSlash(rel), nil
 }
 
 // SARIF 2.1.0, the subset GitHub code scanning reads.
