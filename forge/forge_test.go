@@ -200,7 +200,9 @@ func TestProposeLifecycle(t *testing.T) {
 	assert.Equal(t, writes, e.gh.Writes(), "no write call")
 	assert.Equal(t, sha, e.remote.Branches(t)[branch], "no push")
 
-	// 3. updated: new body -> force-pushed commit, same PR
+	// 3a. updated evidence only: the pull request is edited, the branch is
+	// not force-pushed (its commit would be the same).
+	writes = e.gh.Writes()
 	out, err = e.propose(t, proposal(branch, "p95 latency above 0.95 for 30m"))
 	require.NoError(t, err)
 	assert.Equal(t, forge.ActionUpdated, out.Action)
@@ -208,6 +210,16 @@ func TestProposeLifecycle(t *testing.T) {
 	prs = e.gh.PRs()
 	require.Len(t, prs, 1, "one PR total")
 	assert.Contains(t, prs[0].Body, "0.95 for 30m")
+	assert.Equal(t, writes+1, e.gh.Writes(), "one edit of the pull request")
+	assert.Equal(t, sha, e.remote.Branches(t)[branch], "no push for a body-only change")
+
+	// 3b. updated change: new file content -> force-pushed commit, same PR
+	changed := proposal(branch, "p95 latency above 0.95 for 30m")
+	changed.Files["models/fraud/evidence.json"] = []byte(`{"p95":0.95}`)
+	out, err = e.propose(t, changed)
+	require.NoError(t, err)
+	assert.Equal(t, forge.ActionUpdated, out.Action)
+	require.Len(t, e.gh.PRs(), 1, "one PR total")
 	newSHA := e.remote.Branches(t)[branch]
 	assert.NotEqual(t, sha, newSHA)
 	assert.Equal(t, []plumbing.Hash{plumbing.NewHash(mainSHA)}, remoteCommit(t, e.remote, newSHA).ParentHashes, "regenerated on the base, not stacked")

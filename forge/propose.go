@@ -55,7 +55,7 @@ type Proposal struct {
 	// DefaultLabels.
 	Labels []string
 	// Message is the commit message (default: Title). The trailer
-	// "Cairn-Finding: sha256:..." is appended.
+	// "Cairn-Finding: sha256:..." (the CommitHash) is appended.
 	Message string
 	// Files maps a slash-separated path to its new content; a nil value
 	// deletes the path.
@@ -83,9 +83,21 @@ var (
 func (p Proposal) ContentHash() string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s\n", len(s), s) }
-	field(p.Branch)
+	field(p.CommitHash())
 	field(p.Title)
 	field(p.Body)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// CommitHash returns the hash of what the proposal's commit carries: its
+// branch, message and files. It goes into the commit's trailer; when only
+// the title or body change (fresh evidence for the same fix), the branch is
+// left alone and only the pull request is edited, so reviewers see no
+// force-push.
+func (p Proposal) CommitHash() string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s\n", len(s), s) }
+	field(p.Branch)
 	field(p.Message)
 	paths := make([]string, 0, len(p.Files))
 	for k := range p.Files {
@@ -184,7 +196,7 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 	}
 	// What goes to GitHub never carries the token, whatever the caller wrote.
 	p.Title, p.Body = MaskToken(p.Title, c.token), MaskToken(p.Body, c.token)
-	hash := p.ContentHash()
+	hash, commitHash := p.ContentHash(), p.CommitHash()
 	log := c.logger.With("branch", p.Branch)
 
 	rem, err := repo.Remote("origin")
@@ -252,7 +264,7 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 		if m := bodyMarkerRE.FindStringSubmatch(pr.GetBody()); m != nil {
 			markerHash = m[1]
 		}
-		if tipHash == hash && markerHash == hash {
+		if tipHash == commitHash && markerHash == hash {
 			if err := c.ensureLabels(ctx, pr, p.Labels); err != nil {
 				return out, err
 			}
@@ -260,8 +272,8 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 			out.Action = ActionUnchanged
 			return out, nil
 		}
-		if tipHash != hash {
-			if err := c.commitAndPush(ctx, repo, rem, auth, p, hash, baseTip, headTip); err != nil {
+		if tipHash != commitHash {
+			if err := c.commitAndPush(ctx, repo, rem, auth, p, commitHash, baseTip, headTip); err != nil {
 				return out, err
 			}
 		}
@@ -281,8 +293,8 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 	if !ours {
 		return Outcome{}, fmt.Errorf("proposing on %s (tip %s): %w", p.Branch, headTip, ErrForeignBranch)
 	}
-	if tipHash != hash {
-		if err := c.commitAndPush(ctx, repo, rem, auth, p, hash, baseTip, headTip); err != nil {
+	if tipHash != commitHash {
+		if err := c.commitAndPush(ctx, repo, rem, auth, p, commitHash, baseTip, headTip); err != nil {
 			return Outcome{}, err
 		}
 	}

@@ -77,6 +77,11 @@ type Options struct {
 	// Policies are the organisation's rules, already run on the models by
 	// their Visit during inventory.Load; nil means none.
 	Policies *Policies
+	// Proposed are the revision's own organisation rules when Policies
+	// are the base revision's (see Governed): their compile problems are
+	// reported and their ids are known to `rules:`, but they do not judge
+	// the revision that proposes them.
+	Proposed *Policies
 	// Signatures checks the signature bundle of model@version against the
 	// operator's trust roots and returns why it is not valid, or nil. The
 	// signature rule runs only when it is set.
@@ -118,8 +123,12 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 		opts.Now = time.Now()
 	}
 	c := &checkContext{inv: inv, opts: opts}
+	settings := inv.Settings
+	if Governed(opts.Base) {
+		settings = opts.Base.Settings
+	}
 	severity := func(id string, def Severity) Severity {
-		if o, ok := inv.Settings.Rules[id]; ok && o.Severity != "" && id != "schema" {
+		if o, ok := settings.Rules[id]; ok && o.Severity != "" && id != "schema" {
 			return Severity(o.Severity)
 		}
 		return def
@@ -144,7 +153,12 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 			add(f, sev)
 		}
 	}
-	findings = append(findings, unknownRules(inv, opts.Policies)...)
+	findings = append(findings, unknownRules(inv, opts.Policies, opts.Proposed)...)
+	if p := opts.Proposed; p != nil && p != opts.Policies {
+		for _, f := range p.Findings() {
+			add(f, severity(PolicyRule, Error))
+		}
+	}
 	if p := opts.Policies; p != nil {
 		sev := severity(PolicyRule, Error)
 		for _, f := range p.Findings() {
@@ -191,16 +205,21 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 // built-in or organisation rule: a misspelt id would otherwise leave the
 // rule it meant at its default severity without a word. Only when the
 // organisation rules are known (opts.Policies set) can every id be judged.
-func unknownRules(inv *inventory.Inventory, p *Policies) []Finding {
-	if p == nil || !inv.SettingsOK {
+func unknownRules(inv *inventory.Inventory, pols ...*Policies) []Finding {
+	if pols[0] == nil || !inv.SettingsOK {
 		return nil
 	}
 	known := map[string]bool{}
 	for _, r := range builtin {
 		known[r.ID] = true
 	}
-	for _, r := range p.Rules() {
-		known[r.ID] = true
+	for _, p := range pols {
+		if p == nil {
+			continue
+		}
+		for _, r := range p.Rules() {
+			known[r.ID] = true
+		}
 	}
 	var out []Finding
 	for _, id := range slices.Sorted(maps.Keys(inv.Settings.Rules)) {
@@ -213,4 +232,14 @@ func unknownRules(inv *inventory.Inventory, p *Policies) []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// Governed reports whether a revision compared with base is judged by the
+// base's governance: its organisation rules (policies/) and the severities
+// of its `rules:`. It is when base has an inventory. Like the CODEOWNERS of
+// a pull request's base branch, this keeps a change from weakening the
+// rules that judge it; what it changes in them applies once it is merged.
+// A base without an inventory (the first one) leaves the revision its own.
+func Governed(base *inventory.Inventory) bool {
+	return base != nil && base.SettingsOK
 }

@@ -344,10 +344,12 @@ func retrainCUE(fs []Finding) []byte {
 	fmt.Fprintf(&b, "version: %s\n", strconv.Quote(f.Version))
 	fmt.Fprintf(&b, "event:   %s\n", strconv.Quote(DispatchEvent))
 	b.WriteString("findings: [\n")
+	// The request names what breached, not the values seen: those change
+	// with every evaluation and live in the pull request's body, so a new
+	// evaluation of the same breach edits the body and leaves the commit.
 	for _, g := range fs {
-		fmt.Fprintf(&b, "\t{\n\t\tmonitor:  %s\n\t\tquery:    %s\n\t\tbound:    %s\n\t\tobserved: %s\n\t\twindow: [%s, %s]\n\t},\n",
-			strconv.Quote(g.Monitor), strconv.Quote(g.Query), strconv.Quote(g.Bound), strconv.Quote(g.Observed),
-			strconv.Quote(stamp(g.Window[0])), strconv.Quote(stamp(g.Window[1])))
+		fmt.Fprintf(&b, "\t{\n\t\tmonitor: %s\n\t\tquery:   %s\n\t\tbound:   %s\n\t},\n",
+			strconv.Quote(g.Monitor), strconv.Quote(g.Query), strconv.Quote(g.Bound))
 	}
 	b.WriteString("]\n")
 	return []byte(b.String())

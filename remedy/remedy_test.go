@@ -311,13 +311,18 @@ func TestDriftPRs(t *testing.T) {
 		assert.Equal(t, writes, e.gh.Writes())
 		require.Len(t, e.gh.PRs(), 1)
 
-		// New evidence (a later window): the same PR is updated.
+		// New evidence (a later window): the same PR is updated, its body
+		// only: the fix is the same, so the branch is not force-pushed.
+		tip := e.remote.Branches(t)["cairn/rollback/fraud"]
+		writes = e.gh.Writes()
 		_, outs = e.run(t, now.Add(5*time.Minute), prom)
 		assert.Equal(t, map[string]string{"cairn/rollback/fraud": forge.ActionUpdated}, actions(outs))
 		prs = e.gh.PRs()
 		require.Len(t, prs, 1)
 		assert.Contains(t, prs[0].Body, "2026-03-01T10:50:00Z")
 		assert.Equal(t, "open", prs[0].State)
+		assert.Equal(t, tip, e.remote.Branches(t)["cairn/rollback/fraud"], "no push")
+		assert.Equal(t, writes+1, e.gh.Writes(), "one edit of the pull request")
 
 		// Recovered: the PR is closed with a comment.
 		fs, outs = e.run(t, t0.Add(110*time.Minute), prom)
@@ -352,7 +357,8 @@ func TestDriftPRs(t *testing.T) {
 		assert.Equal(t, "cairn/retrain/drifty", e.gh.PRs()[0].Head)
 		req := fileAt(t, e.remote, "cairn/retrain/drifty", "models/drifty/"+remedy.RetrainFile)
 		assert.Contains(t, req, "package request")
-		assert.Contains(t, req, `monitor:  "feature-drift"`)
+		assert.Contains(t, req, `monitor: "feature-drift"`)
+		assert.NotContains(t, req, "window", "the values seen belong in the body, not the commit")
 
 		// The request file does not change the model: the branch still loads.
 		// (Propose built the commit in the clone's object store.)

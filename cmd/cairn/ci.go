@@ -239,36 +239,7 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 	if err != nil {
 		return nil, err
 	}
-	pols, err := policy.Load(ctx, src)
-	if err != nil {
-		return nil, usageError(err)
-	}
-	head, err := load(ctx, src, inventory.Options{Visit: pols.Visit})
-	if err != nil {
-		return nil, err
-	}
-	c := &ciCheck{src: src, head: head, rules: append(policy.Rules(), pols.Rules()...)}
-	c.prefix = src.Prefix
-	po := policy.Options{Now: nowFunc(), Policies: pols}
-	// The signature rule runs with the trusted-keys input. A pull request's
-	// checkout could replace a key file that lives in the repository, so
-	// checks of a pull request (those with a base) use only keys from
-	// outside it.
-	keys := trustRootOptions{}
-	for _, k := range opts.trustedKeys {
-		in, err := insideRepository(src, k)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("trusted-keys: %w", err))
-		}
-		if in && baseRev != "" {
-			fmt.Fprintf(opts.stdout, "::warning title=cairn::trusted key %s is inside the repository a pull request can change: not used to check it\n", ghData(k))
-			continue
-		}
-		keys.trustedKeys = append(keys.trustedKeys, k)
-	}
-	if po.Signatures, err = keys.policySignatures(ctx, opts.globalOptions, head); err != nil {
-		return nil, err
-	}
+	c := &ciCheck{src: src, prefix: src.Prefix}
 	if baseRev != "" {
 		if src.Repo == nil {
 			return nil, usageError(fmt.Errorf("%s: %w: cannot read base %s", opts.path, inventory.ErrNotRepository, baseRev))
@@ -287,7 +258,35 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 		if err != nil {
 			return nil, usageError(fmt.Errorf("reading base %s: %w", baseRev, err))
 		}
-		po.Base = c.base
+	}
+	pols, proposed, err := governance(ctx, src, c.base)
+	if err != nil {
+		return nil, err
+	}
+	head, err := load(ctx, src, inventory.Options{Visit: pols.Visit})
+	if err != nil {
+		return nil, err
+	}
+	c.head, c.rules = head, append(policy.Rules(), pols.Rules()...)
+	po := policy.Options{Now: nowFunc(), Policies: pols, Proposed: proposed, Base: c.base}
+	// The signature rule runs with the trusted-keys input. A pull request's
+	// checkout could replace a key file that lives in the repository, so
+	// checks of a pull request (those with a base) use only keys from
+	// outside it.
+	keys := trustRootOptions{}
+	for _, k := range opts.trustedKeys {
+		in, err := insideRepository(src, k)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("trusted-keys: %w", err))
+		}
+		if in && baseRev != "" {
+			fmt.Fprintf(opts.stdout, "::warning title=cairn::trusted key %s is inside the repository a pull request can change: not used to check it\n", ghData(k))
+			continue
+		}
+		keys.trustedKeys = append(keys.trustedKeys, k)
+	}
+	if po.Signatures, err = keys.policySignatures(ctx, opts.globalOptions, head); err != nil {
+		return nil, err
 	}
 	if c.report, err = policy.Evaluate(ctx, head, po); err != nil {
 		return nil, err
@@ -416,7 +415,7 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 		}
 		return err
 	}
-	c.addFindings(approvalFindings(c.head, results))
+	c.addFindings(approvalFindings(c.head, c.base, results))
 
 	rep := &ciReport{
 		Report: c.report, Changes: changes, Results: results, Targets: c.head.Settings.Targets,
@@ -459,11 +458,15 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 }
 
 // approvalFindings turns unsatisfied requirements into findings of the
-// approvals rule, placed at the stage pin; warnings unless inventory.cue's
-// rules set another severity.
-func approvalFindings(head *inventory.Inventory, results []approval.Result) []policy.Finding {
+// approvals rule, placed at the stage pin; warnings unless the governing
+// inventory.cue (the base's, see policy.Governed) sets another severity.
+func approvalFindings(head, base *inventory.Inventory, results []approval.Result) []policy.Finding {
+	rules := head.Settings.Rules
+	if policy.Governed(base) {
+		rules = base.Settings.Rules
+	}
 	sev := policy.Warning
-	if o, ok := head.Settings.Rules[policy.ApprovalsRule]; ok && o.Severity != "" {
+	if o, ok := rules[policy.ApprovalsRule]; ok && o.Severity != "" {
 		sev = policy.Severity(o.Severity)
 	}
 	if sev == policy.Off {

@@ -77,23 +77,24 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	pols, err := policy.Load(ctx, src)
+	var base *inventory.Inventory
+	if opts.base != "" {
+		if base, err = loadBase(ctx, opts.base); err != nil {
+			return err
+		}
+	}
+	pols, proposed, err := governance(ctx, src, base)
 	if err != nil {
-		return usageError(err)
+		return err
 	}
 	inv, err := load(ctx, src, inventory.Options{Visit: pols.Visit})
 	if err != nil {
 		return err
 	}
-	po := policy.Options{Now: now, Policies: pols}
+	po := policy.Options{Now: now, Policies: pols, Proposed: proposed, Base: base}
 	// The signature rule (issue 4) runs when trust roots are given.
 	if po.Signatures, err = opts.trustRoots.policySignatures(ctx, opts.globalOptions, inv); err != nil {
 		return err
-	}
-	if opts.base != "" {
-		if po.Base, err = loadBase(ctx, opts.base); err != nil {
-			return err
-		}
 	}
 	rep, err := policy.Evaluate(ctx, inv, po)
 	if err != nil {
@@ -125,6 +126,22 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 		return findingsExit
 	}
 	return nil
+}
+
+// governance loads the organisation rules that judge src: its own, or the
+// base's when the base governs it (policy.Governed). proposed are src's own,
+// whose compile problems are reported either way.
+func governance(ctx context.Context, src *inventory.Source, base *inventory.Inventory) (enforced, proposed *policy.Policies, err error) {
+	if proposed, err = policy.Load(ctx, src); err != nil {
+		return nil, nil, usageError(err)
+	}
+	if !policy.Governed(base) {
+		return proposed, proposed, nil
+	}
+	if enforced, err = policy.Load(ctx, base.Source); err != nil {
+		return nil, nil, usageError(fmt.Errorf("reading the base's policies: %w", err))
+	}
+	return enforced, proposed, nil
 }
 
 // loadBase reads the inventory at rev for the diff-aware rules. A revision
