@@ -40,7 +40,7 @@ const (
 // Target is a local model repository rooted at an absolute path.
 type Target struct {
 	path string
-	mu   sync.Mutex // serialises Apply within this process
+	mu   sync.Mutex // serialises Apply within this process; a flock on the directory, between processes
 }
 
 var _ interface {
@@ -403,6 +403,14 @@ func (t *Target) Apply(ctx context.Context, rev string, desired []target.Model, 
 		}
 		createdRoot = true
 	}
+	unlock, err := lockDir(ctx, t.path)
+	if err != nil {
+		if createdRoot {
+			_ = os.Remove(t.path)
+		}
+		return nil, err
+	}
+	defer unlock()
 	root, err := os.OpenRoot(t.path)
 	if err != nil {
 		return nil, fmt.Errorf("opening target %s: %w", t.path, err)
