@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +39,10 @@ type HistoryEntry struct {
 	Email   string    `json:"email"`
 	Date    time.Time `json:"date"`
 	Subject string    `json:"subject"`
+	// PR is the pull request the commit came from, when its message says
+	// so the way GitHub writes merges ("Merge pull request #12 from ...")
+	// and squash merges ("Subject (#12)"); 0 otherwise.
+	PR int `json:"pr,omitempty"`
 	// Changes are the stage pins the commit changed, in stage order.
 	Changes []StageChange `json:"changes"`
 	// Retired is set when the commit retired (true) or un-retired (false) the model.
@@ -106,7 +112,7 @@ func History(ctx context.Context, src *inventory.Source, model string) ([]Histor
 			stageOrder = order
 		}
 		e := HistoryEntry{Commit: c.Hash.String(), Author: c.Author.Name, Email: c.Author.Email,
-			Date: c.Author.When, Subject: subject(c.Message), Changes: diffStages(prev.stages, cur.stages, stageOrder)}
+			Date: c.Author.When, Subject: subject(c.Message), PR: pullRequest(c.Message), Changes: diffStages(prev.stages, cur.stages, stageOrder)}
 		if cur.retired != prev.retired {
 			r := cur.retired
 			e.Retired = &r
@@ -189,4 +195,19 @@ func diffStages(old, cur map[string]string, order []string) []StageChange {
 func subject(msg string) string {
 	s, _, _ := strings.Cut(strings.TrimSpace(msg), "\n")
 	return strings.TrimSpace(s)
+}
+
+// prRE finds the pull request number GitHub writes into merge and squash
+// commit subjects.
+var prRE = regexp.MustCompile(`^Merge pull request #([0-9]+) |\(#([0-9]+)\)\s*$`)
+
+// pullRequest returns the pull request number of a commit message's
+// subject, or 0.
+func pullRequest(msg string) int {
+	m := prRE.FindStringSubmatch(subject(msg))
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1] + m[2])
+	return n
 }

@@ -89,8 +89,12 @@ func runHistory(ctx context.Context, opts *historyOptions) error {
 				changes = append(changes, "unretired")
 			}
 		}
-		fmt.Fprintf(opts.stdout, "%s %s %s <%s> %s\n    %s\n", e.Commit[:12], e.Date.UTC().Format(time.RFC3339),
-			e.Author, e.Email, e.Subject, strings.Join(changes, ", "))
+		pr := ""
+		if e.PR != 0 {
+			pr = fmt.Sprintf(" [#%d]", e.PR)
+		}
+		fmt.Fprintf(opts.stdout, "%s %s %s <%s> %s%s\n    %s\n", e.Commit[:12], e.Date.UTC().Format(time.RFC3339),
+			e.Author, e.Email, e.Subject, pr, strings.Join(changes, ", "))
 	}
 	return nil
 }
