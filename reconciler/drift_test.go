@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/internal/treetest"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/signing"
 	"github.com/cairnops/cairn/target"
@@ -61,7 +62,7 @@ func TestDrift(t *testing.T) {
 	}
 
 	// Heal: prod and staging are re-applied, dev (report) is left alone.
-	devBefore := treeHash(t, filepath.Join(opts.TargetRoot, "development"))
+	devBefore := treetest.Hash(t, filepath.Join(opts.TargetRoot, "development"))
 	rep, err = reconciler.Drift(ctx, loadAt(t, dir, ""), opts, true)
 	require.NoError(t, err)
 	require.Len(t, rep.Findings, 4)
@@ -70,7 +71,7 @@ func TestDrift(t *testing.T) {
 		assert.True(t, f.Healed, f.String())
 	}
 	assert.Equal(t, target.Updated, rep.Healed["prod-local"][0].Action)
-	assert.Equal(t, devBefore, treeHash(t, filepath.Join(opts.TargetRoot, "development")))
+	assert.Equal(t, devBefore, treetest.Hash(t, filepath.Join(opts.TargetRoot, "development")))
 	assert.Equal(t, fileDigest(t, filepath.Join(dir, "artifacts/fraud-detector/2.3.0/model.onnx")), fileDigest(t, prodFile))
 
 	rep, err = reconciler.Drift(ctx, loadAt(t, dir, ""), opts, true)

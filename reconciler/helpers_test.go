@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -66,40 +64,6 @@ func loadAt(t *testing.T, dir, rev string) *inventory.Inventory {
 	inv, err := inventory.Load(context.Background(), src, opts)
 	require.NoError(t, err)
 	return inv
-}
-
-// treeHash hashes every path, type, symlink target and file content under dir.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if os.IsNotExist(err) && p == dir {
-			fmt.Fprintln(h, "absent")
-			return filepath.SkipDir
-		}
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%s %v\n", rel, d.Type())
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(h, "->", l)
-		case d.Type().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "%x\n", sha256.Sum256(b))
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // fileDigest returns "sha256:<hex>" of a file.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/internal/treetest"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/target"
@@ -69,14 +70,14 @@ func TestApplyQuickstart(t *testing.T) {
 	assert.Equal(t, reconciler.TargetState{LastAttemptedRevision: "worktree", LastAppliedRevision: "worktree", Result: "applied"}, states["prod-local"])
 
 	// The same revision again changes nothing, on the targets or in the state dir.
-	before, stateBefore := treeHash(t, opts.TargetRoot), treeHash(t, opts.StateDir)
+	before, stateBefore := treetest.Hash(t, opts.TargetRoot), treetest.Hash(t, opts.StateDir)
 	res, err = reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
 	require.NoError(t, err)
 	for _, tp := range res.Targets {
 		assert.Equal(t, len(tp.Changes), tp.Changes.Count(target.Unchanged), tp.Target)
 	}
-	assert.Equal(t, before, treeHash(t, opts.TargetRoot))
-	assert.Equal(t, stateBefore, treeHash(t, opts.StateDir))
+	assert.Equal(t, before, treetest.Hash(t, opts.TargetRoot))
+	assert.Equal(t, stateBefore, treetest.Hash(t, opts.StateDir))
 }
 
 func TestPromoteAndRetire(t *testing.T) {
@@ -164,7 +165,7 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 			opts := options(t)
 			_, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
 			require.NoError(t, err)
-			before := treeHash(t, opts.TargetRoot)
+			before := treetest.Hash(t, opts.TargetRoot)
 
 			tt.break_(t, dir)
 			opts.RequireSignatures = tt.require
@@ -172,7 +173,7 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 			require.ErrorIs(t, err, tt.want)
 			require.NotNil(t, res)
 			assert.Contains(t, res.Refused, tt.reason)
-			assert.Equal(t, before, treeHash(t, opts.TargetRoot), "target tree changed")
+			assert.Equal(t, before, treetest.Hash(t, opts.TargetRoot), "target tree changed")
 			states, err := reconciler.States(opts.StateDir)
 			require.NoError(t, err)
 			assert.NotEqual(t, "applied", states["staging-local"].Result)

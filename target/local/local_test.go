@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnops/cairn/internal/treetest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,36 +59,6 @@ func fileDigest(t testing.TB, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return digest(b)
-}
-
-// treeHash hashes every path, type, symlink target and file content under dir.
-func treeHash(t testing.TB, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%s %v\n", rel, d.Type())
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "-> %s\n", l)
-		case d.Type().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // mtimes records the modification time of every entry under dir.
@@ -216,7 +187,7 @@ func TestApplyIdempotent(t *testing.T) {
 	_, err := tg.Apply(ctx, "rev1", desired, src.open)
 	require.NoError(t, err)
 	before := mtimes(t, dir)
-	hash := treeHash(t, dir)
+	hash := treetest.Hash(t, dir)
 	opened := len(src.opened)
 	time.Sleep(20 * time.Millisecond) // let a rewrite show in mtimes on coarse clocks
 
@@ -228,7 +199,7 @@ func TestApplyIdempotent(t *testing.T) {
 	}
 	assert.Len(t, changes, 2)
 	assert.Equal(t, before, mtimes(t, dir), "a no-op apply writes nothing")
-	assert.Equal(t, hash, treeHash(t, dir))
+	assert.Equal(t, hash, treetest.Hash(t, dir))
 	assert.Len(t, src.opened, opened, "a no-op apply fetches nothing")
 
 	// A new revision with the same models only records the revision.
@@ -353,14 +324,14 @@ func TestApplyBadArtifactLeavesTargetUnchanged(t *testing.T) {
 					desired[i].Artifact.URI = "file://missing/z.bin"
 				}
 			}
-			before := treeHash(t, dir)
+			before := treetest.Hash(t, dir)
 			stBefore, err := tg.State(ctx)
 			require.NoError(t, err)
 
 			_, err = tg.Apply(ctx, "rev2", desired, src.open)
 			require.Error(t, err)
 			tt.check(t, err, bad)
-			assert.Equal(t, before, treeHash(t, dir), "the target tree is byte-identical")
+			assert.Equal(t, before, treetest.Hash(t, dir), "the target tree is byte-identical")
 			stAfter, err := tg.State(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, stBefore, stAfter)
@@ -640,7 +611,7 @@ func TestApplyCancelledWhileStaging(t *testing.T) {
 	b := src.add(t, "b", "1.0.0", "b.bin", []byte("b"))
 	_, err := tg.Apply(context.Background(), "rev1", []target.Model{a}, src.open)
 	require.NoError(t, err)
-	before := treeHash(t, dir)
+	before := treetest.Hash(t, dir)
 	a2 := src.add(t, "a", "2.0.0", "a.bin", []byte("a2"))
 	open := func(ctx context.Context, art target.Artifact) (io.ReadCloser, error) {
 		cancel()
@@ -648,7 +619,7 @@ func TestApplyCancelledWhileStaging(t *testing.T) {
 	}
 	_, err = tg.Apply(ctx, "rev2", []target.Model{a2, b}, open)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
-	assert.Equal(t, before, treeHash(t, dir))
+	assert.Equal(t, before, treetest.Hash(t, dir))
 }
 
 func TestStateSurvivesReopen(t *testing.T) {

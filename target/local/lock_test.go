@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/internal/treetest"
 	"github.com/cairnops/cairn/target"
 )
 
@@ -25,7 +26,7 @@ func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	v1 := []target.Model{src.add(t, "fraud-detector", "1.0.0", "model.onnx", []byte("v1"))}
 	_, err := tg.Apply(context.Background(), "rev1", v1, src.open)
 	require.NoError(t, err)
-	before := treeHash(t, dir)
+	before := treetest.Hash(t, dir)
 
 	f, err := os.Open(dir)
 	require.NoError(t, err)
@@ -38,7 +39,7 @@ func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	_, err = tg.Apply(ctx, "rev2", v2, src.open)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "waiting for another apply")
-	assert.Equal(t, before, treeHash(t, dir), "nothing changed while locked")
+	assert.Equal(t, before, treetest.Hash(t, dir), "nothing changed while locked")
 
 	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_UN))
 	changes, err := tg.Apply(context.Background(), "rev2", v2, src.open)
