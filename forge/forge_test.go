@@ -1,13 +1,11 @@
 package forge_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,30 +24,12 @@ import (
 
 const token = "ghs_S3cretT0kenValue0123456789abcdef"
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	remote *gittest.Remote
 	gh     *githubtest.Server
 	client *forge.Client
 	repo   *git.Repository
-	logs   *syncBuffer
+	logs   *githubtest.LogBuffer
 	errs   []error // every error a call returned, for the leak check
 }
 
@@ -69,7 +49,7 @@ func newEnv(t *testing.T, opts ...githubtest.Option) *env {
 		githubtest.WithRepository("acme/models"),
 		githubtest.WithBranches(remote.ReadBranches),
 	}, opts...)...)
-	logs := &syncBuffer{}
+	logs := &githubtest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := forge.New(context.Background(), forge.Options{
 		APIURL: gh.URL, Token: token, Repository: "acme/models", Logger: logger,

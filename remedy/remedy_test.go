@@ -1,14 +1,12 @@
 package remedy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,23 +28,6 @@ const token = "ghs_R3medyT0kenValue0123456789abcdef"
 
 // t0 is the start of the test metrics; every scenario picks its own now.
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // metrics returns the OpenMetrics text of every scenario, one sample a
 // minute from t0 for two hours.
@@ -144,7 +125,7 @@ type env struct {
 	remote *gittest.Remote
 	gh     *githubtest.Server
 	fc     *forge.Client
-	logs   *syncBuffer
+	logs   *githubtest.LogBuffer
 	out    []string // every outcome and finding line, for the leak check
 }
 
@@ -175,7 +156,7 @@ func newEnv(t *testing.T, promURL string, models map[string]string, ghOpts ...gi
 		githubtest.WithRepository("acme/models"),
 		githubtest.WithBranches(remote.ReadBranches),
 	}, ghOpts...)...)
-	logs := &syncBuffer{}
+	logs := &githubtest.LogBuffer{}
 	fc, err := forge.New(t.Context(), forge.Options{
 		APIURL: gh.URL, Token: token, Repository: "acme/models",
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
