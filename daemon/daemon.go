@@ -263,7 +263,10 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	d.mu.Unlock()
 
 	ropts := d.reconcilerOptions()
-	if err := d.recover(ctx, inv, ropts); err != nil {
+	// Recording what an interrupted apply completed, and the apply in hand,
+	// are finished even when ctx is cancelled: SIGTERM waits for them.
+	actx := context.WithoutCancel(ctx)
+	if err := d.recover(actx, inv, ropts); err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("recovering the interrupted apply: %w", err))
 	}
 	if rev != inventory.Worktree {
@@ -278,8 +281,6 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		}
 	}
 
-	// The apply in hand is finished even when ctx is cancelled.
-	actx := context.WithoutCancel(ctx)
 	if err := d.journal(actx, inv, ropts); err != nil {
 		return d.fail(ResultError, rev, err)
 	}
