@@ -199,6 +199,7 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if err := evaluate(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
 		return nil, err
 	}
+	checkModels(inv.Models, problems, inv.Settings, inv.SettingsOK)
 	for _, p := range problems {
 		inv.Problems = append(inv.Problems, p...)
 	}
@@ -366,8 +367,9 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		return problems, nil
 	}
 	data := ev.ctx.BuildInstance(inst)
+	pl := modelPlacer(m, data, files, first)
 	if err := data.Err(); err != nil {
-		return cueProblems(m.Name, err, data, first), nil
+		return pl.cueProblems(err), nil
 	}
 	v := data.Unify(ev.schema.Model)
 	m.fsys = fsys
@@ -376,18 +378,18 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 	// when anything else is wrong.
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
 		if err := v.Validate(cue.All()); err != nil {
-			problems = append(problems, cueProblems(m.Name, err, data, first)...)
+			problems = append(problems, pl.cueProblems(err)...)
 		}
-		problems = append(problems, incomplete(m.Name, v, data, first)...)
+		problems = append(problems, pl.incomplete(v)...)
 		if len(problems) == 0 {
-			problems = cueProblems(m.Name, err, data, first)
+			problems = pl.cueProblems(err)
 		}
 	}
 	if len(problems) > 0 {
 		return problems, nil
 	}
 	if err := v.Decode(&m.Model); err != nil {
-		return cueProblems(m.Name, err, data, first), nil
+		return pl.cueProblems(err), nil
 	}
 	if problems := pathProblems(fsys, m); len(problems) > 0 {
 		return problems, nil
@@ -506,24 +508,21 @@ func (inv *Inventory) loadSettings(src []byte) {
 	problems = append(problems, incomplete("", v, data, fallback)...)
 	inv.settingsPos = astPositions([]*ast.File{f})
 	if len(problems) == 0 {
+		problems = concreteProblems(v, data, fallback)
+	}
+	if len(problems) == 0 {
 		if err := v.Decode(&inv.Settings); err != nil {
 			problems = append(problems, cueProblems("", err, data, fallback)...)
 		}
+	}
+	if len(problems) == 0 {
+		inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
+		problems = inv.settingsProblems(ev.schema.TargetKinds)
 	}
 	if len(problems) > 0 {
 		inv.Problems = append(inv.Problems, problems...)
 		_ = def.Decode(&inv.Settings)
 		return
-	}
-	for name, t := range inv.Settings.Targets {
-		var cfg map[string]any
-		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
-			for _, k := range []string{"stage", "kind", "onDrift"} {
-				delete(cfg, k)
-			}
-			t.Config = cfg
-			inv.Settings.Targets[name] = t
-		}
 	}
 	inv.SettingsOK = true
 }
