@@ -521,6 +521,7 @@ func (inv *Inventory) loadSettings(src []byte) {
 	}
 	if len(problems) > 0 {
 		inv.Problems = append(inv.Problems, problems...)
+		inv.Settings = schema.Settings{} // Decode merges into maps: start empty
 		_ = def.Decode(&inv.Settings)
 		return
 	}
