@@ -90,7 +90,7 @@ func humanMessage(path string, errs []errors.Error, data cue.Value) (msg string,
 			}
 			return prefix + "has more than one possible value and no default: set it to one", true
 		case strings.HasPrefix(format, "integer %d overflows %s"), strings.HasPrefix(format, "float %g overflows %s"):
-			return prefix + "number is too large: at most " + maxInt, true
+			return prefix + "is too large: want at most " + maxInt, true
 		}
 	}
 	return "", false
@@ -99,19 +99,16 @@ func humanMessage(path string, errs []errors.Error, data cue.Value) (msg string,
 // boundWords words a numeric bound such as ">=0" or "<=9223372036854775807".
 func boundWords(bound string) (string, bool) {
 	for _, b := range []struct{ op, words string }{
-		{">=", "is less than %s: want at least %s"},
-		{"<=", "is more than %s: want at most %s"},
-		{">", "is not more than %s: want more than %s"},
-		{"<", "is not less than %s: want less than %s"},
+		{">=", "is too small: want at least "},
+		{"<=", "is too large: want at most "},
+		{">", "is too small: want more than "},
+		{"<", "is too large: want less than "},
 	} {
 		if n, ok := strings.CutPrefix(bound, b.op); ok {
 			if _, err := strconv.ParseFloat(n, 64); err != nil {
 				return "", false
 			}
-			if b.op == "<=" && n == maxInt {
-				return "is too large: at most " + n, true
-			}
-			return fmt.Sprintf(b.words, n, n), true
+			return b.words + n, true
 		}
 	}
 	if bound == `!=""` {
@@ -129,7 +126,7 @@ func lastLabel(path string) string {
 
 // abbrev shortens a value too long to repeat in a message.
 func abbrev(s string) string {
-	if len(s) <= 40 {
+	if len(s) <= 100 {
 		return s
 	}
 	return s[:20] + "…" + s[len(s)-8:] + fmt.Sprintf(" (%d characters)", len(s))

@@ -73,8 +73,11 @@ func monitorProblems(m *Model, settings schema.Settings) []Problem {
 			continue
 		}
 		at := []string{"monitors", name, "stage"}
-		out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...),
-			Message: pathString(at) + ": " + undeclaredStage(stage, settings.Stages)})
+		msg := undeclaredStage(stage, settings.Stages)
+		if !m.sets(at...) {
+			msg = fmt.Sprintf("%q (the default) ", stage) + strings.TrimPrefix(msg, strconv.Quote(stage)+" ")
+		}
+		out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...), Message: pathString(at) + ": " + msg})
 	}
 	return out
 }
@@ -138,8 +141,12 @@ func (inv *Inventory) settingsProblems(kinds []string) []Problem {
 			add(fmt.Sprintf("%q is not a target kind this build implements (want %s)", t.Kind, quoteAll(kinds, " or ")), "targets", name, "kind")
 		}
 	}
-	for i, st := range s.Signing.Required {
-		declared(st, "signing", "required", strconv.Itoa(i))
+	// The default, ["production"], asks nothing of an inventory without
+	// that stage; a list the file sets must name declared stages.
+	if _, set := inv.settingsPos["signing\x00required"]; set {
+		for i, st := range s.Signing.Required {
+			declared(st, "signing", "required", strconv.Itoa(i))
+		}
 	}
 	for _, st := range sortedKeys(s.Approvals) {
 		if _, ok := seen[st]; !ok {
@@ -252,4 +259,12 @@ func quoteAll(s []string, sep string) string {
 		q[i] = strconv.Quote(x)
 	}
 	return strings.Join(q, sep)
+}
+
+// sets reports whether the model's own files or the defaults set the value
+// at path, rather than the schema's default.
+func (m *Model) sets(path ...string) bool {
+	m.posOnce.Do(m.indexPositions)
+	_, ok := m.pos[strings.Join(path, "\x00")]
+	return ok
 }
