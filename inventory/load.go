@@ -515,10 +515,8 @@ func (inv *Inventory) loadSettings(src []byte) {
 			problems = append(problems, cueProblems("", err, data, fallback)...)
 		}
 	}
-	if len(problems) == 0 {
-		inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
-		problems = inv.settingsProblems(ev.schema.TargetKinds)
-	}
+	problems = append(problems, inv.settingsProblems(v, ev.schema.TargetKinds)...)
+	inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
 	if len(problems) > 0 {
 		inv.Problems = append(inv.Problems, problems...)
 		inv.Settings = schema.Settings{} // Decode merges into maps: start empty

@@ -311,6 +311,14 @@ func (pl placer) incomplete(v cue.Value) []Problem {
 	var walk func(v cue.Value, path []string)
 	walk = func(v cue.Value, path []string) {
 		if v.Err() != nil {
+			// An error inside a struct makes the struct an error too; its
+			// other fields are still walked, so that a conflict in one
+			// target does not hide a missing field in the next.
+			if it, err := v.Fields(); err == nil {
+				for it.Next() {
+					walk(it.Value(), append(path, it.Selector().String()))
+				}
+			}
 			return
 		}
 		switch v.IncompleteKind() {

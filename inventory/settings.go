@@ -113,9 +113,43 @@ func undeclaredStage(stage string, stages []string) string {
 // alone: stage names are unique, and every stage a target, signing or an
 // approval names is declared; every target's kind is one this build
 // implements (kinds), and local target paths are relative, stay inside the
-// target root, and neither repeat nor nest.
-func (inv *Inventory) settingsProblems(kinds []string) []Problem {
-	s := inv.Settings
+// target root, and neither repeat nor nest. v is inventory.cue unified with
+// the schema; the parts of it that have schema problems of their own are
+// passed over, so that each fault is reported once.
+func (inv *Inventory) settingsProblems(v cue.Value, kinds []string) []Problem {
+	// Each part is decoded on its own: a part with a problem of its own
+	// does not decode, and is passed over.
+	decode := func(x any, at ...string) bool {
+		part := v.LookupPath(cue.MakePath(selectors(at)...))
+		return part.Validate(cue.Concrete(true)) == nil && part.Decode(x) == nil
+	}
+	var s schema.Settings
+	if !decode(&s.Stages, "stages") {
+		return nil
+	}
+	var targets []string
+	it, _ := v.LookupPath(cue.ParsePath("targets")).Fields()
+	for it != nil && it.Next() {
+		name := it.Selector().Unquoted()
+		var t schema.Target
+		if decode(&t, "targets", name) {
+			if s.Targets == nil {
+				s.Targets = map[string]schema.Target{}
+			}
+			s.Targets[name] = t
+			targets = append(targets, name)
+		}
+	}
+	sort.Strings(targets)
+	s.Targets = withConfig(v, s.Targets)
+	signing := decode(&s.Signing.Required, "signing", "required")
+	it, _ = v.LookupPath(cue.ParsePath("approvals")).Fields()
+	for it != nil && it.Next() {
+		if s.Approvals == nil {
+			s.Approvals = map[string]schema.Approval{}
+		}
+		s.Approvals[it.Selector().Unquoted()] = schema.Approval{}
+	}
 	var out []Problem
 	add := func(msg string, at ...string) {
 		out = append(out, Problem{Pos: inv.SettingsPos(at...), Message: pathString(at) + ": " + msg})
@@ -133,7 +167,6 @@ func (inv *Inventory) settingsProblems(kinds []string) []Problem {
 			add(undeclaredStage(stage, s.Stages), at...)
 		}
 	}
-	targets := sortedKeys(s.Targets)
 	for _, name := range targets {
 		t := s.Targets[name]
 		declared(t.Stage, "targets", name, "stage")
@@ -143,37 +176,37 @@ func (inv *Inventory) settingsProblems(kinds []string) []Problem {
 	}
 	// The default, ["production"], asks nothing of an inventory without
 	// that stage; a list the file sets must name declared stages.
-	if _, set := inv.settingsPos["signing\x00required"]; set {
+	if _, set := inv.settingsPos["signing\x00required"]; set && signing {
 		for i, st := range s.Signing.Required {
 			declared(st, "signing", "required", strconv.Itoa(i))
 		}
 	}
 	for _, st := range sortedKeys(s.Approvals) {
 		if _, ok := seen[st]; !ok {
-			// The key is the value at fault: place it at the key, not its fields.
-			out = append(out, Problem{Pos: inv.SettingsPos("approvals", st),
-				Message: pathString([]string{"approvals", st}) + ": " + undeclaredStage(st, s.Stages)})
+			add(undeclaredStage(st, s.Stages), "approvals", st)
 		}
 	}
-	out = append(out, inv.localPathProblems(targets)...)
+	out = append(out, localPathProblems(inv, s, targets)...)
 	return out
 }
 
 // localPathProblems checks the path of every local target: relative and
 // inside the target root, and no folder served by two targets or by one
 // inside another's.
-func (inv *Inventory) localPathProblems(targets []string) []Problem {
+func localPathProblems(inv *Inventory, s schema.Settings, targets []string) []Problem {
 	type local struct{ name, path string }
-	var ok []local
+	var usable []local
 	var out []Problem
 	for _, name := range targets {
-		t := inv.Settings.Targets[name]
+		t := s.Targets[name]
 		if t.Kind != "local" {
 			continue
 		}
 		at := []string{"targets", name, "path"}
-		p, _ := t.Config["path"].(string)
+		p, set := t.Config["path"].(string)
 		switch {
+		case !set:
+			// A missing path is the schema's problem: reported once, there.
 		case filepath.IsAbs(p) || strings.HasPrefix(p, "/"):
 			out = append(out, Problem{Pos: inv.SettingsPos(at...), Message: pathString(at) +
 				fmt.Sprintf(": %q is absolute: a local target path is relative to the target root (--target-root)", p)})
@@ -181,11 +214,11 @@ func (inv *Inventory) localPathProblems(targets []string) []Problem {
 			out = append(out, Problem{Pos: inv.SettingsPos(at...), Message: pathString(at) +
 				fmt.Sprintf(": %q leaves the target root: want a relative path without \"..\"", p)})
 		default:
-			ok = append(ok, local{name, filepath.ToSlash(filepath.Clean(p))})
+			usable = append(usable, local{name, filepath.ToSlash(filepath.Clean(p))})
 		}
 	}
-	for i, a := range ok {
-		for _, b := range ok[:i] {
+	for i, a := range usable {
+		for _, b := range usable[:i] {
 			var msg string
 			switch {
 			case a.path == b.path:
