@@ -381,9 +381,7 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 			problems = append(problems, pl.cueProblems(err)...)
 		}
 		problems = append(problems, pl.incomplete(v)...)
-		if len(problems) == 0 {
-			problems = pl.cueProblems(err)
-		}
+		problems = append(problems, pl.unreported(err)...)
 	}
 	if len(problems) > 0 {
 		return problems, nil

@@ -36,6 +36,16 @@ func TestModelProblemMessages(t *testing.T) {
 		changes: []change{{churn, `title:       "Subscriber churn predictor"`, `title:       card.title + "!"`}},
 		want:    []string{`models/churn-predictor/model.cue:4:15: card.title: refers to itself: a value cannot be computed from its own value`},
 	}, {
+		name: "a value that refers to itself beside another error",
+		changes: []change{
+			{churn, `title:       "Subscriber churn predictor"`, `title:       card.title + "!"`},
+			{churn, `owners: ["@acme/growth-ml"]`, `owners: []`},
+		},
+		want: []string{
+			`models/churn-predictor/model.cue:6:2: card.owners: name at least one owner`,
+			`models/churn-predictor/model.cue:4:15: card.title: refers to itself: a value cannot be computed from its own value`,
+		},
+	}, {
 		name:    "a value that contains itself",
 		changes: []change{{churn, `risk: tier: "medium"`, `risk: card`}},
 		want:    []string{`models/churn-predictor/model.cue:7:2: card.risk: contains itself (a structural cycle): a value cannot include itself`},

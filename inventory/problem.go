@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -71,6 +72,8 @@ type placer struct {
 	fallback Position
 	dir      string
 	own      map[string]Position
+	// reported holds the paths problems were placed at, for unreported.
+	reported map[string]bool
 }
 
 // modelPlacer returns the placer of model m, whose parsed files are files.
@@ -81,10 +84,33 @@ func modelPlacer(m *Model, data cue.Value, files []*ast.File, first Position) pl
 			own = append(own, f)
 		}
 	}
-	return placer{model: m.Name, data: data, fallback: first, dir: m.Dir, own: astPositions(own)}
+	return placer{model: m.Name, data: data, fallback: first, dir: m.Dir, own: astPositions(own), reported: map[string]bool{}}
+}
+
+// unreported returns the problems of err at paths that no problem placed
+// so far covers (neither the path nor one enclosing it): CUE reports some
+// errors, such as a reference cycle, only in its concrete pass.
+func (pl placer) unreported(err error) []Problem {
+	var out []Problem
+	for _, p := range pl.cueProblemsAt(err, func(at []string) bool {
+		for i := len(at); i > 0; i-- {
+			if pl.reported[strings.Join(at[:i], "\x00")] {
+				return false
+			}
+		}
+		return true
+	}) {
+		out = append(out, p)
+	}
+	return out
 }
 
 func (pl placer) cueProblems(err error) []Problem {
+	return pl.cueProblemsAt(err, func([]string) bool { return true })
+}
+
+// cueProblemsAt is cueProblems for the paths keep accepts.
+func (pl placer) cueProblemsAt(err error, keep func(at []string) bool) []Problem {
 	type group struct {
 		path  string
 		errs  []errors.Error
@@ -111,6 +137,9 @@ func (pl placer) cueProblems(err error) []Problem {
 			}
 		}
 		at := unquote(g.errs[0].Path())
+		if !keep(at) {
+			continue
+		}
 		if !pos.IsValid() {
 			pos = pl.ownPosition(at, false)
 		}
@@ -147,6 +176,9 @@ func (pl placer) ownPosition(at []string, enclosing bool) Position {
 // problem outside the model's folder moves to its own files when they set
 // the value, and otherwise names the model.
 func (pl placer) problem(at []string, pos Position, msg string) Problem {
+	if pl.reported != nil {
+		pl.reported[strings.Join(at, "\x00")] = true
+	}
 	if pl.own != nil && path.Dir(pos.File) != pl.dir {
 		if p := pl.ownPosition(at, false); p.IsValid() {
 			pos = p
@@ -318,6 +350,7 @@ func (pl placer) incomplete(v cue.Value) []Problem {
 				for it.Next() {
 					walk(it.Value(), append(path, it.Selector().String()))
 				}
+				return
 			}
 			return
 		}
@@ -381,5 +414,27 @@ func (pl placer) incomplete(v cue.Value) []Problem {
 		out = append(out, pl.problem(at, pos, msg))
 	}
 	walk(v, nil)
+	return append(out, pl.hidden(v)...)
+}
+
+// hidden reports the errors of values the model's own files set that no
+// problem covers yet: CUE leaves some errors, such as a reference cycle,
+// out of Validate when anything else is wrong.
+func (pl placer) hidden(v cue.Value) []Problem {
+	if pl.reported == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(pl.own))
+	for k := range pl.own {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []Problem
+	for _, k := range keys {
+		at := strings.Split(k, "\x00")
+		if err := v.LookupPath(cue.MakePath(selectors(at)...)).Err(); err != nil {
+			out = append(out, pl.unreported(err)...)
+		}
+	}
 	return out
 }
