@@ -72,7 +72,7 @@ func humanMessage(path string, errs []errors.Error, data cue.Value) (msg string,
 		case format == "field not allowed":
 			p := e.Path()
 			if len(p) == 2 && p[0] == "versions" {
-				return fmt.Sprintf("versions: %s is not %s", p[1], patternWords["#SemVer"]), true
+				return fmt.Sprintf("versions: %q is not %s", unquote(p[1:])[0], patternWords["#SemVer"]), true
 			}
 		case strings.HasPrefix(format, "incompatible list lengths (%d and %d)") && len(args) == 2:
 			if words, ok := listWords[path]; ok {

@@ -19,14 +19,15 @@ import (
 var ArtifactSchemes = []string{FilePrefix, "https://"}
 
 // ArtifactScheme returns the scheme of uri with its "://" (e.g. "s3://"),
-// and whether this build can open it (it is one of ArtifactSchemes).
-// A uri without "://" has the scheme "".
+// and whether this build can open it: it is one of ArtifactSchemes, spelt
+// as there (lower case, as the opener matches it). A uri without "://" has
+// the scheme "".
 func ArtifactScheme(uri string) (string, bool) {
 	i := strings.Index(uri, "://")
 	if i <= 0 {
 		return "", false
 	}
-	scheme := strings.ToLower(uri[:i+3])
+	scheme := uri[:i+3]
 	return scheme, slices.Contains(ArtifactSchemes, scheme)
 }
 

@@ -164,7 +164,7 @@ func TestArtifactScheme(t *testing.T) {
 	}{
 		{"file://artifacts/m.onnx", "file://", true},
 		{"https://models.example/m.onnx", "https://", true},
-		{"HTTPS://models.example/m.onnx", "https://", true},
+		{"HTTPS://models.example/m.onnx", "HTTPS://", false},
 		{"s3://bucket/m.onnx", "s3://", false},
 		{"oci://ghcr.io/acme/m:1", "oci://", false},
 		{"artifacts/m.onnx", "", false},
