@@ -185,7 +185,7 @@ func TestPageRendersQuickstart(t *testing.T) {
 		assert.Contains(t, rows[i], "<td>"+want.risk+"</td>")
 		assert.Contains(t, rows[i], want.owners)
 	}
-	assert.Equal(t, 1, strings.Count(rows[2], "2.3.0: signed (not verified)"), "one signature state per version")
+	assert.Equal(t, 1, strings.Count(rows[2], "2.3.0: verified: key:"), "one signature state per version, as the gate verified it")
 	assert.Contains(t, rows[0], "1.4.0: unsigned")
 	targets := section(t, page, `<table id="targets">`, `</table>`)
 	for _, n := range []string{"dev-local", "staging-local", "prod-local"} {
