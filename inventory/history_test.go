@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,33 +14,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/internal/invgen"
 	"github.com/cairnops/cairn/inventory"
 )
 
-// historyModel is a valid model "m" with two versions that pins production
-// at @PROD@.
-const historyModel = `package model
+// defaults gives every model the licence invgen's models leave out.
+const defaults = "package model\n\ncard: license: *\"proprietary\" | string\n"
 
-card: {
-	title:       "M"
-	description: "A model."
-	owners: ["@acme/ml"]
-	risk: tier: "low"
-	intendedUse: "Tests."
-	limitations: []
-	license:   "proprietary"
-	framework: "sklearn"
-	data: training: [{uri: "s3://bucket/train.parquet"}]
-	review: lastReviewed: "2026-11-01"
+// historyModel is invgen's model m pinning production at prod.
+func historyModel(prod string) string {
+	m := invgen.Model("m", "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64))
+	return strings.Replace(m, `production: "1.1.0"`, "production: "+prod, 1)
 }
-
-versions: {
-	"1.0.0": artifact: {uri: "https://models.example/1.0.0/model.bin", digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
-	"1.1.0": artifact: {uri: "https://models.example/1.1.0/model.bin", digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}
-}
-
-stages: production: "@PROD@"
-`
 
 // historyRepo commits, under prefix of a new repository, an inventory whose
 // model m goes from production 1.0.0 through an invalid commit to 1.1.0,
@@ -67,17 +53,18 @@ func historyRepo(t *testing.T, prefix string) string {
 		require.NoError(t, err)
 	}
 	in := func(p string) string { return filepath.ToSlash(filepath.Join(prefix, p)) }
-	model := func(prod string) string { return strings.Replace(historyModel, "@PROD@", prod, 1) }
+	model := func(prod string) string { return historyModel(strconv.Quote(prod)) }
 	step("m 1.0.0", map[string]string{
 		in("inventory.cue"):          "package inventory\n",
+		in("models/defaults.cue"):    defaults,
 		in("models/m/model.cue"):     model("1.0.0"),
 		in("models/other/model.cue"): model("1.0.0"),
 	})
 	step("readme", map[string]string{"README.md": "outside the inventory\n"})
 	step("other 1.1.0", map[string]string{in("models/other/model.cue"): model("1.1.0")})
-	step("m broken", map[string]string{in("models/m/model.cue"): strings.Replace(historyModel, `"@PROD@"`, "5", 1)})
+	step("m broken", map[string]string{in("models/m/model.cue"): historyModel("5")})
 	step("m 1.1.0", map[string]string{in("models/m/model.cue"): model("1.1.0")})
-	step("defaults", map[string]string{in("models/defaults.cue"): "package model\n\nretired: *false | bool\n"})
+	step("defaults", map[string]string{in("models/defaults.cue"): defaults + "retired: *false | bool\n"})
 	return filepath.Join(root, filepath.FromSlash(prefix))
 }
 
