@@ -310,3 +310,19 @@ func TestDriftTickHealsAndEvaluatesMonitors(t *testing.T) {
 	metrics := r.get(t, "/metrics", http.StatusOK)
 	assert.NotEmpty(t, metricLine(metrics, `cairn_findings{kind="monitor-error"}`))
 }
+
+func TestMaskURL(t *testing.T) {
+	const tok = "ghs_S3cretT0kenValue0123456789abcdef"
+	tests := []struct{ name, in, want string }{
+		{"password", "cloning https://x-access-token:" + tok + "@github.com/acme/models.git", "cloning https://***@github.com/acme/models.git"},
+		{"token as user", `fetch "https://` + tok + `@github.com/acme/models.git": 401`, `fetch "https://***@github.com/acme/models.git": 401`},
+		{"no credentials", "cloning https://github.com/acme/models.git", "cloning https://github.com/acme/models.git"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := maskURL(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.NotContains(t, got, tok)
+		})
+	}
+}

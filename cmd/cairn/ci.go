@@ -318,10 +318,10 @@ func (opts *ciOptions) client(ctx context.Context, settingsRepo string) (*forge.
 	if repo == "" {
 		repo = settingsRepo
 	}
-	if opts.token == "" {
+	c, err := forge.New(ctx, forge.Options{APIURL: opts.apiURL, Token: opts.token, Repository: repo})
+	if errors.Is(err, forge.ErrNoToken) {
 		return nil, usageError(errors.New("no GitHub token: set input github-token or GITHUB_TOKEN"))
 	}
-	c, err := forge.New(ctx, forge.Options{APIURL: opts.apiURL, Token: opts.token, Repository: repo})
 	if err != nil {
 		return nil, usageError(err)
 	}

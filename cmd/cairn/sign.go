@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnops/cairn/artifact"
+	"github.com/cairnops/cairn/internal/atomicfile"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/signing"
 )
@@ -166,32 +167,14 @@ func lookupModel(inv *inventory.Inventory, name string) (*inventory.Model, error
 // sortedVersions lists the declared versions of m.
 func sortedVersions(m *inventory.Model) []string { return slices.Sorted(maps.Keys(m.Versions)) }
 
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// into place, creating the folder.
+// writeFileAtomic replaces path with data and a final newline, atomically
+// and durably, creating the folder.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
 	}
-	f, err := os.CreateTemp(dir, ".bundle-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(append(data, '\n'))
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, werr)
+	if err := atomicfile.Write(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
