@@ -201,7 +201,6 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 	}
 }
 
-
 func TestUnknownKindIsSkipped(t *testing.T) {
 	ctx := context.Background()
 	dir := quickstart(t)
