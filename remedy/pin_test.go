@@ -117,8 +117,21 @@ func TestPinStage(t *testing.T) {
 }
 
 func TestPreviousVersion(t *testing.T) {
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
+	// The inventory is the repository, or a folder of it: history is read
+	// through the prefix either way.
+	for _, prefix := range []string{"", "ml", "teams/ml"} {
+		name := prefix
+		if name == "" {
+			name = "root"
+		}
+		t.Run(name, func(t *testing.T) { testPreviousVersion(t, prefix) })
+	}
+}
+
+func testPreviousVersion(t *testing.T, prefix string) {
+	root := t.TempDir()
+	dir := filepath.Join(root, filepath.FromSlash(prefix))
+	repo, err := git.PlainInit(root, false)
 	require.NoError(t, err)
 	wt, err := repo.Worktree()
 	require.NoError(t, err)

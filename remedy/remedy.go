@@ -231,6 +231,15 @@ func (r *run) propose(ctx context.Context, o Outcome, p forge.Proposal) Outcome 
 		o.Action, o.Err = ActionFailed, errors.New("no git repository to push from")
 		return o
 	}
+	// Files are named relative to the inventory, the branch's relative
+	// to the repository, of which the inventory may be a subfolder.
+	if src := r.inv.Source; src != nil && src.Prefix != "" {
+		files := make(map[string][]byte, len(p.Files))
+		for f, content := range p.Files {
+			files[src.RepoPath(f)] = content
+		}
+		p.Files = files
+	}
 	res, err := r.fc.Propose(ctx, r.repo, p)
 	o.Number, o.URL = res.Number, res.URL
 	if err != nil {

@@ -67,7 +67,7 @@ func driftJSON(rep *reconciler.DriftReport, mr *driftPRsReport) any {
 }
 
 // githubClient connects to GitHub from the flags, the environment and the
-// inventory's github settings.
+// inventory's github settings; forge.New decides whether they are enough.
 func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inventory, stderr io.Writer) (*forge.Client, error) {
 	tok := os.Getenv("GITHUB_TOKEN")
 	if o.githubTokenFile != "" {
@@ -76,9 +76,6 @@ func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inven
 			return nil, usageError(fmt.Errorf("--github-token-file: %w", err))
 		}
 		tok = strings.TrimSpace(string(b))
-	}
-	if tok == "" {
-		return nil, usageError(errors.New("--open-prs needs a GitHub token: set GITHUB_TOKEN or --github-token-file"))
 	}
 	apiURL := o.githubAPIURL
 	if apiURL == "" {
@@ -91,14 +88,16 @@ func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inven
 	if repo == "" {
 		repo = os.Getenv("GITHUB_REPOSITORY")
 	}
-	if repo == "" {
-		return nil, usageError(errors.New("--open-prs needs a repository: set github.repository in inventory.cue or GITHUB_REPOSITORY"))
-	}
 	fc, err := forge.New(ctx, forge.Options{
 		APIURL: apiURL, Token: tok, Repository: repo,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, forge.ErrNoToken):
+		return nil, usageError(errors.New("--open-prs needs a GitHub token: set GITHUB_TOKEN or --github-token-file"))
+	case errors.Is(err, forge.ErrNoRepository):
+		return nil, usageError(errors.New("--open-prs needs a repository: set github.repository in inventory.cue or GITHUB_REPOSITORY"))
+	case err != nil:
 		return nil, usageError(err)
 	}
 	return fc, nil
