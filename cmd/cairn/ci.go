@@ -349,12 +349,7 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 		return err
 	}
 	changes := approval.Changes(c.base, c.head)
-	// The base's settings decide what a change needs: a pull request cannot
-	// lower its own bar. A base without an inventory uses the head's.
-	settings := c.head.Settings
-	if c.base != nil && c.base.SettingsOK {
-		settings = c.base.Settings
-	}
+	settings := approval.Governing(c.base, c.head)
 	reqs := approval.Requirements(settings, changes)
 
 	var repoSetting string
