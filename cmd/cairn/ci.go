@@ -342,7 +342,7 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 		// The required status must not stay absent or keep an older
 		// verdict: say on the head commit that the check could not run.
 		if gh, cerr := opts.client(ctx, ""); cerr == nil {
-			if serr := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, "error", "cairn could not read the inventory; see the run's log", opts.runURL); serr != nil {
+			if serr := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, "error", "cairn could not check this revision; see the run's log", opts.runURL); serr != nil {
 				return errors.Join(err, serr)
 			}
 		}
