@@ -142,7 +142,16 @@ type Options struct {
 	// Visit, when set, is called in the evaluating worker with every valid
 	// model and its live evaluated value (unified with the schema). Calls
 	// run concurrently; the value must not be kept after Visit returns.
+	// Visit runs in-process only: Load with Isolate and Visit is an error;
+	// use Visitor.
 	Visit func(m *Model, v cue.Value)
+	// Visitor, when set, is run on every valid model like Visit, in the
+	// process that evaluates the model, and its results are handed back
+	// to Visitor.Collect.
+	Visitor *Visitor
+	// Isolate, when set, evaluates inventory.cue and the models in worker
+	// processes under its budget. Nil evaluates in-process, without bounds.
+	Isolate *Isolation
 }
 
 // Load reads and evaluates the inventory of src. Problems with the
@@ -150,6 +159,9 @@ type Options struct {
 // the error is for an inventory that cannot be read at all (ErrNoInventory,
 // I/O, a cancelled ctx).
 func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
+	if opts.Isolate != nil && opts.Visit != nil {
+		return nil, errors.New("inventory: Options.Visit cannot run in a worker process; use Options.Visitor")
+	}
 	inv := &Inventory{Source: src}
 	settingsSrc, err := fs.ReadFile(src.FS, SettingsFile)
 	if err != nil {
@@ -158,7 +170,13 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		}
 		return nil, fmt.Errorf("reading %s: %w", SettingsFile, err)
 	}
-	inv.loadSettings(settingsSrc)
+	if opts.Isolate != nil {
+		if err := inv.loadSettingsIsolated(ctx, opts.Isolate, settingsSrc); err != nil {
+			return nil, err
+		}
+	} else {
+		inv.loadSettings(settingsSrc)
+	}
 
 	defaults, err := readDefaults(src.FS)
 	if err != nil {
@@ -196,7 +214,11 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	sort.Slice(inv.Models, func(i, j int) bool { return inv.Models[i].Name < inv.Models[j].Name })
 
 	problems := make([][]Problem, len(inv.Models))
-	if err := evaluate(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
+	eval := evaluate
+	if opts.Isolate != nil {
+		eval = evaluateIsolated
+	}
+	if err := eval(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
 		return nil, err
 	}
 	for _, p := range problems {
@@ -247,6 +269,18 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 	if recycle <= 0 {
 		recycle = 64
 	}
+	visit := opts.Visit
+	if vis := opts.Visitor; vis != nil {
+		f, err := lookupVisitor(vis.Name)
+		if err != nil {
+			return err
+		}
+		vf, err := f(vis.Config)
+		if err != nil {
+			return err
+		}
+		visit = func(m *Model, v cue.Value) { vis.Collect(m.Name, vf(m, v), nil) }
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	var errOnce sync.Once
@@ -267,7 +301,7 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 					done = 0
 				}
 				done++
-				p, err := ev.model(fsys, defaults, models[i], opts.Visit)
+				p, err := ev.model(fsys, defaults, models[i], visit)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					continue
@@ -311,9 +345,34 @@ func newEvaluator() (*evaluator, error) {
 // model evaluates one model folder. Problems with its content are returned
 // as problems; the error is for files that cannot be read.
 func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit func(*Model, cue.Value)) ([]Problem, error) {
+	own, problems, err := readModel(fsys, defaults, m)
+	if err != nil || len(problems) > 0 {
+		return problems, err
+	}
+	problems, built, v := ev.evalModel(m, own, defaults)
+	if built {
+		m.fsys = fsys
+	}
+	if len(problems) > 0 {
+		return problems, nil
+	}
+	if problems := pathProblems(fsys, m); len(problems) > 0 {
+		return problems, nil
+	}
+	m.Valid = true
+	if visit != nil {
+		visit(m, v)
+	}
+	return nil, nil
+}
+
+// readModel reads the model's own files and sets m.Files. A folder that
+// cannot be evaluated (no .cue files, a file that cannot be read) is a
+// problem; the error is for an I/O failure.
+func readModel(fsys fs.FS, defaults []sourceFile, m *Model) ([]sourceFile, []Problem, error) {
 	entries, err := fs.ReadDir(fsys, m.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", m.Dir, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", m.Dir, err)
 	}
 	var own []sourceFile
 	for _, e := range entries {
@@ -324,9 +383,9 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) || !errors.Is(err, fs.ErrNotExist) {
-				return []Problem{{Model: m.Name, Pos: Position{File: name}, Message: "file cannot be read inside the repository: " + unwrapPathError(err)}}, nil
+				return nil, []Problem{{Model: m.Name, Pos: Position{File: name}, Message: "file cannot be read inside the repository: " + unwrapPathError(err)}}, nil
 			}
-			return nil, fmt.Errorf("reading %s: %w", name, err)
+			return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 		}
 		own = append(own, sourceFile{name: name, src: b})
 		m.Files = append(m.Files, name)
@@ -335,17 +394,24 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		m.Files = append(m.Files, d.name)
 	}
 	if len(own) == 0 {
-		return []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
+		return nil, []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
 	}
+	return own, nil, nil
+}
+
+// evalModel evaluates the model made of its own files and the defaults,
+// and decodes it into m.Model. built reports whether the CUE instance was
+// built (positions can then be indexed); v is the value unified with the
+// schema, valid when there are no problems. It reads no files, so that it
+// runs in a worker process as well.
+func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems []Problem, built bool, v cue.Value) {
 	first := Position{File: own[0].name, Line: 1, Column: 1}
-	var problems []Problem
 	if !NamePattern.MatchString(m.Name) {
 		problems = append(problems, Problem{Model: m.Name, Pos: first,
 			Message: fmt.Sprintf("model folder name %q is not a valid model name: want lower-case letters, digits and inner dashes, at most 63 characters", m.Name)})
 	}
 
 	inst := build.NewContext().NewInstance(m.Dir, nil)
-	var files []*ast.File
 	for _, f := range append(own, defaults...) {
 		file, err := parser.ParseFile(f.name, f.src, parser.ParseComments)
 		if err != nil {
@@ -357,20 +423,18 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 				Message: fmt.Sprintf("package %q: model files are package model", pkg)})
 			continue
 		}
-		files = append(files, file)
 		if err := inst.AddSyntax(file); err != nil {
 			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
 		}
 	}
 	if len(problems) > 0 {
-		return problems, nil
+		return problems, false, cue.Value{}
 	}
 	data := ev.ctx.BuildInstance(inst)
 	if err := data.Err(); err != nil {
-		return cueProblems(m.Name, err, data, first), nil
+		return cueProblems(m.Name, err, data, first), false, cue.Value{}
 	}
-	v := data.Unify(ev.schema.Model)
-	m.fsys = fsys
+	v = data.Unify(ev.schema.Model)
 	// The concrete check is the common, fast path. Only when it fails are
 	// errors gathered in two passes, since CUE leaves out missing fields
 	// when anything else is wrong.
@@ -384,19 +448,12 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		}
 	}
 	if len(problems) > 0 {
-		return problems, nil
+		return problems, true, v
 	}
 	if err := v.Decode(&m.Model); err != nil {
-		return cueProblems(m.Name, err, data, first), nil
+		return cueProblems(m.Name, err, data, first), true, v
 	}
-	if problems := pathProblems(fsys, m); len(problems) > 0 {
-		return problems, nil
-	}
-	m.Valid = true
-	if visit != nil {
-		visit(m, v)
-	}
-	return nil, nil
+	return nil, true, v
 }
 
 func unwrapPathError(err error) string {
@@ -480,41 +537,57 @@ func (inv *Inventory) loadSettings(src []byte) {
 		inv.Problems = append(inv.Problems, Problem{Pos: Position{File: SettingsFile}, Message: err.Error()})
 		return
 	}
+	problems, f, v, ok := ev.settings(src)
+	inv.Problems = append(inv.Problems, problems...)
+	if f != nil {
+		inv.settingsPos = astPositions([]*ast.File{f})
+	}
+	if !ok {
+		_ = ev.schema.Settings.Decode(&inv.Settings)
+		return
+	}
+	inv.applySettings(v)
+}
+
+// settings evaluates inventory.cue. f is the parsed file when it built; ok
+// reports that v, the value unified with the schema, decodes without
+// problems.
+func (ev *evaluator) settings(src []byte) (problems []Problem, f *ast.File, v cue.Value, ok bool) {
 	fallback := Position{File: SettingsFile, Line: 1, Column: 1}
 	def := ev.schema.Settings
 	f, err := parser.ParseFile(SettingsFile, src, parser.ParseComments)
 	if err != nil {
-		inv.Problems = append(inv.Problems, cueProblems("", err, cue.Value{}, fallback)...)
-		_ = def.Decode(&inv.Settings)
-		return
+		return cueProblems("", err, cue.Value{}, fallback), nil, cue.Value{}, false
 	}
 	if pkg := f.PackageName(); pkg != "inventory" {
-		inv.Problems = append(inv.Problems, Problem{Pos: packagePos(f, SettingsFile),
+		problems = append(problems, Problem{Pos: packagePos(f, SettingsFile),
 			Message: fmt.Sprintf("package %q: inventory.cue is package inventory", pkg)})
 	}
 	data := ev.ctx.BuildFile(f)
 	if err := data.Err(); err != nil {
-		inv.Problems = append(inv.Problems, cueProblems("", err, data, fallback)...)
-		_ = def.Decode(&inv.Settings)
-		return
+		return append(problems, cueProblems("", err, data, fallback)...), nil, cue.Value{}, false
 	}
-	v := data.Unify(def)
-	var problems []Problem
+	v = data.Unify(def)
+	var vp []Problem
 	if err := v.Validate(cue.All()); err != nil {
-		problems = append(problems, cueProblems("", err, data, fallback)...)
+		vp = append(vp, cueProblems("", err, data, fallback)...)
 	}
-	problems = append(problems, incomplete("", v, data, fallback)...)
-	inv.settingsPos = astPositions([]*ast.File{f})
-	if len(problems) == 0 {
-		if err := v.Decode(&inv.Settings); err != nil {
-			problems = append(problems, cueProblems("", err, data, fallback)...)
+	vp = append(vp, incomplete("", v, data, fallback)...)
+	if len(vp) == 0 {
+		var s schema.Settings
+		if err := v.Decode(&s); err != nil {
+			vp = append(vp, cueProblems("", err, data, fallback)...)
 		}
 	}
-	if len(problems) > 0 {
-		inv.Problems = append(inv.Problems, problems...)
-		_ = def.Decode(&inv.Settings)
-		return
-	}
+	problems = append(problems, vp...)
+	// A wrong package name is reported, but the settings still apply.
+	return problems, f, v, len(vp) == 0
+}
+
+// applySettings decodes the valid settings value v, driver settings of
+// every target included, and sets SettingsOK.
+func (inv *Inventory) applySettings(v cue.Value) {
+	_ = v.Decode(&inv.Settings)
 	for name, t := range inv.Settings.Targets {
 		var cfg map[string]any
 		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
