@@ -117,9 +117,11 @@ func FormatSize(n int64) string {
 
 // VisitFunc is run on every valid model with its live evaluated value, in
 // the process that evaluates the model, and returns a result for the
-// Visitor's Collect. It must be safe for concurrent use; the value must
-// not be kept after it returns.
-type VisitFunc func(m *Model, v cue.Value) []byte
+// Visitor's Collect. It may call note with what it is about to do (e.g.
+// which rule it runs): should it not finish, Collect receives the last
+// note. It must be safe for concurrent use; the value must not be kept
+// after it returns.
+type VisitFunc func(m *Model, v cue.Value, note func([]byte)) []byte
 
 // VisitorFactory makes a VisitFunc from a Visitor's Config.
 type VisitorFactory func(config []byte) (VisitFunc, error)
@@ -177,9 +179,10 @@ type Visitor struct {
 	// Config is passed to the factory, once per process.
 	Config []byte
 	// Collect receives, in Load's process, the result of the VisitFunc for
-	// a valid model, or err when the VisitFunc could not finish: a
-	// *BudgetError or a *WorkerError. After an error the visitor is not
-	// run on the rest of the models. Calls may run concurrently.
+	// a valid model, or err when the VisitFunc could not finish (a
+	// *BudgetError or a *WorkerError) with its last note as result. After
+	// an error the visitor is not run on the rest of the models. Calls may
+	// run concurrently.
 	Collect func(model string, result []byte, err error)
 }
 
@@ -249,6 +252,7 @@ type response struct {
 	Output   []byte    `json:"output,omitempty"`
 	Err      string    `json:"err,omitempty"`
 	Visited  bool      `json:"visited,omitempty"`
+	Note     []byte    `json:"note,omitempty"` // a VisitFunc's note, not a response
 }
 
 // ServeWorker serves the requests of the parent that started this process
@@ -261,13 +265,16 @@ func ServeWorker() int {
 	os.Stdout = os.Stderr
 	enc := json.NewEncoder(out)
 	dec := json.NewDecoder(bufio.NewReader(os.Stdin))
+	w := &workerState{}
 	send := func(r response) error {
+		w.encMu.Lock()
+		defer w.encMu.Unlock()
 		if err := enc.Encode(r); err != nil {
 			return err
 		}
 		return out.Flush()
 	}
-	w := &workerState{}
+	go w.sendNotes(send)
 	for {
 		var req request
 		if err := dec.Decode(&req); err != nil {
@@ -289,6 +296,14 @@ type workerState struct {
 	init     workerInit
 	defaults []sourceFile
 	visit    VisitFunc
+
+	encMu sync.Mutex // guards the encoder of send
+	// mu guards the note fields; sendNotes holds it while it sends, so that
+	// no note follows the end of its visit.
+	mu       sync.Mutex
+	visiting bool
+	note     []byte
+	noteSent bool
 	ev       *evaluator
 	done     int
 }
@@ -340,7 +355,14 @@ func (w *workerState) serve(req *request, send func(response) error) error {
 		if len(r.Problems) > 0 || !mr.Visit || w.visit == nil {
 			return nil
 		}
-		return send(response{Visited: true, Visit: w.visit(m, v)})
+		w.mu.Lock()
+		w.visiting, w.note = true, nil
+		w.mu.Unlock()
+		res := w.visit(m, v, w.setNote)
+		w.mu.Lock()
+		w.visiting = false
+		w.mu.Unlock()
+		return send(response{Visited: true, Visit: res})
 	case req.Settings != nil:
 		if err := w.evaluator(); err != nil {
 			return err
@@ -370,6 +392,27 @@ func (w *workerState) serve(req *request, send func(response) error) error {
 		return send(r)
 	}
 	return errors.New("empty request")
+}
+
+// setNote records the note of the VisitFunc in hand; sendNotes sends it.
+func (w *workerState) setNote(b []byte) {
+	w.mu.Lock()
+	w.note, w.noteSent = b, false
+	w.mu.Unlock()
+}
+
+// sendNotes sends the note of a VisitFunc that has run for a while, so that
+// the parent knows what it was doing should it pass the budget. Notes are
+// sent lazily: a visit that finishes within the period costs no message.
+func (w *workerState) sendNotes(send func(response) error) {
+	for range time.Tick(100 * time.Millisecond) {
+		w.mu.Lock()
+		if w.visiting && w.note != nil && !w.noteSent {
+			w.noteSent = true
+			_ = send(response{Note: w.note})
+		}
+		w.mu.Unlock()
+	}
 }
 
 // evaluator returns the worker's evaluator, a fresh one every Recycle
@@ -482,12 +525,22 @@ func (p *proc) send(r request) error {
 // recv waits up to the time budget for the next response. The error is
 // ctx's, a *BudgetError or a *WorkerError; after one the process is gone.
 func (p *proc) recv(ctx context.Context) (response, error) {
-	var timeout <-chan time.Time
+	timeout, stop := p.budget()
+	defer stop()
+	return p.recvBy(ctx, timeout)
+}
+
+// budget returns a channel that fires when the time budget has passed.
+func (p *proc) budget() (<-chan time.Time, func() bool) {
 	if d := p.iso.Budget.Time; d > 0 {
 		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
+		return t.C, t.Stop
 	}
+	return nil, func() bool { return false }
+}
+
+// recvBy waits for the next response until timeout fires.
+func (p *proc) recvBy(ctx context.Context, timeout <-chan time.Time) (response, error) {
 	select {
 	case r, ok := <-p.msgs:
 		if ok {
@@ -787,14 +840,21 @@ func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sou
 	if visit {
 		// The worker runs the visitor on every model it found valid; its
 		// result counts only when the paths are valid too, as in-process.
-		vr, err := p.recv(ctx)
+		timeout, stop := p.budget()
+		var note []byte
+		vr, err := p.recvBy(ctx, timeout)
+		for err == nil && vr.Note != nil {
+			note = vr.Note
+			vr, err = p.recvBy(ctx, timeout)
+		}
+		stop()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, true, ctx.Err()
 			}
 			crashed = true
 			if len(problems) == 0 && !visitOff.Swap(true) {
-				vis.Collect(m.Name, nil, err)
+				vis.Collect(m.Name, note, err)
 			}
 		} else if len(problems) == 0 {
 			vis.Collect(m.Name, vr.Visit, nil)

@@ -279,7 +279,7 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 		if err != nil {
 			return err
 		}
-		visit = func(m *Model, v cue.Value) { vis.Collect(m.Name, vf(m, v), nil) }
+		visit = func(m *Model, v cue.Value) { vis.Collect(m.Name, vf(m, v, func([]byte) {}), nil) }
 	}
 	next := make(chan int)
 	var wg sync.WaitGroup

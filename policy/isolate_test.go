@@ -31,9 +31,9 @@ func testIsolation(t testing.TB, b inventory.Budget) *inventory.Isolation {
 	return &inventory.Isolation{Command: []string{exe}, Budget: b, TimeHint: "--eval-timeout", MemoryHint: "--eval-memory"}
 }
 
-// validate loads the policies and the inventory of dir and evaluates them,
+// isolatedReport loads the policies and the inventory of dir and evaluates them,
 // isolated when iso is set.
-func validate(t *testing.T, dir string, iso *inventory.Isolation) *policy.Report {
+func isolatedReport(t *testing.T, dir string, iso *inventory.Isolation) *policy.Report {
 	t.Helper()
 	ctx := context.Background()
 	src, err := inventory.OpenWorktree(dir)
@@ -97,7 +97,7 @@ func TestIsolatedPolicyBudget(t *testing.T) {
 		_, err := invgen.Write(dir, 2)
 		require.NoError(t, err)
 		writePolicies(t, dir, map[string]string{"a-slow.cue": slowCompile, "teams.cue": teams})
-		rep := validate(t, dir, iso)
+		rep := isolatedReport(t, dir, iso)
 		var got []string
 		for _, f := range rep.Findings {
 			got = append(got, f.String())
@@ -114,12 +114,13 @@ func TestIsolatedPolicyBudget(t *testing.T) {
 		_, err := invgen.Write(dir, 2)
 		require.NoError(t, err)
 		writePolicies(t, dir, map[string]string{"slow.cue": slowVisit})
-		rep := validate(t, dir, iso)
+		rep := isolatedReport(t, dir, iso)
 		require.Len(t, rep.Findings, 1)
 		f := rep.Findings[0]
 		assert.Equal(t, policy.PolicyRule, f.Rule)
 		assert.Equal(t, "policies/slow.cue", f.File)
-		assert.Regexp(t, `^organisation rules cannot be evaluated for model model-0000[01]: evaluation passed the time budget of 2s; simplify the rules or raise --eval-timeout$`, f.Message)
+		assert.Equal(t, 5, f.Line, "at the rule that passed the budget")
+		assert.Regexp(t, `^rule "slow-per-model" cannot be evaluated for model model-0000[01]: evaluation passed the time budget of 2s; simplify the rule or raise --eval-timeout$`, f.Message)
 		assert.Equal(t, 2, rep.Models)
 	})
 }
@@ -133,15 +134,15 @@ func TestIsolatedSameFindings(t *testing.T) {
 	writePolicies(t, gen, map[string]string{
 		"teams.cue":  teams,
 		"broken.cue": "package policy\nrules: x: severity: \"loud\"\n",
-		"z-dup.cue":    "package policy\nrules: \"owners-are-teams\": {model: _}\n",
+		"z-dup.cue":  "package policy\nrules: \"owners-are-teams\": {model: _}\n",
 		"eval.cue":   "package policy\nrules: \"bad-deny\": {model: _, deny: [model.card.nope]}\n",
 		"warn.cue":   "package policy\nrules: \"few-owners\": {severity: \"warning\", model: _, deny: [if len(model.card.owners) < 3 {\"card.owners: want three\"}]}\n",
 	})
 	iso := testIsolation(t, inventory.Budget{Time: time.Minute, Memory: 1 << 30})
 	for name, dir := range map[string]string{"quickstart": quickstart, "generated": gen} {
 		t.Run(name, func(t *testing.T) {
-			want := validate(t, dir, nil)
-			got := validate(t, dir, iso)
+			want := isolatedReport(t, dir, nil)
+			got := isolatedReport(t, dir, iso)
 			assert.Equal(t, want, got)
 			if name == "generated" {
 				assert.Greater(t, len(got.Findings), 80)

@@ -79,6 +79,13 @@ type compiledRule struct {
 	id   string
 	file string
 	v    cue.Value
+	note []byte // JSON ruleNote, for a VisitFunc's note
+}
+
+// ruleNote says which rule a worker is running, should it not finish.
+type ruleNote struct {
+	ID  string             `json:"id"`
+	Pos inventory.Position `json:"pos"`
 }
 
 type orgResult struct {
@@ -392,7 +399,7 @@ func (p *Policies) Visit(m *inventory.Model, v cue.Value) {
 	if p == nil || len(p.files) == 0 {
 		return
 	}
-	p.store(m.Name, p.run(m, v))
+	p.store(m.Name, p.run(m, v, nil))
 }
 
 // visitorName is the name of the Policies' inventory.Visitor.
@@ -444,8 +451,8 @@ func newWorkerVisit(config []byte) (inventory.VisitFunc, error) {
 	for _, f := range files {
 		p.files = append(p.files, policyFile{name: f.Name, src: []byte(f.Src), rules: f.Rules})
 	}
-	return func(m *inventory.Model, v cue.Value) []byte {
-		r := p.run(m, v)
+	return func(m *inventory.Model, v cue.Value, note func([]byte)) []byte {
+		r := p.run(m, v, note)
 		out := visitResult{Errs: r.errs}
 		for _, x := range r.results {
 			out.Results = append(out.Results, wireResult{Rule: x.rule, Msg: x.msg})
@@ -458,17 +465,26 @@ func newWorkerVisit(config []byte) (inventory.VisitFunc, error) {
 // collect stores the result of the rules on model, sent by a worker.
 func (p *Policies) collect(model string, result []byte, err error) {
 	if err != nil {
-		// The rules did not finish on this model; the visitor is not run
-		// on the rest. Which rule was running is not known: the finding
-		// is at the first policy file.
+		// The rules did not finish on this model, and the visitor is not
+		// run on the rest: a finding at the rule that was running, which
+		// result names, else at the first policy file.
 		msg := err.Error()
 		var be *inventory.BudgetError
-		if errors.As(err, &be) {
-			msg = be.Advice("the rules")
+		var rn ruleNote
+		if json.Unmarshal(result, &rn) != nil || rn.ID == "" {
+			if errors.As(err, &be) {
+				msg = be.Advice("the rules")
+			}
+			f := finding(PolicyRule, model, inventory.Position{File: p.files[0].name, Line: 1, Column: 1},
+				fmt.Sprintf("organisation rules cannot be evaluated for model %s: %s", model, msg))
+			p.store(model, ruleRun{errs: []ruleErr{{ID: "", Finding: f}}})
+			return
 		}
-		f := finding(PolicyRule, model, inventory.Position{File: p.files[0].name, Line: 1, Column: 1},
-			fmt.Sprintf("organisation rules cannot be evaluated for model %s: %s", model, msg))
-		p.store(model, ruleRun{errs: []ruleErr{{ID: "", Finding: f}}})
+		if errors.As(err, &be) {
+			msg = be.Advice("the rule")
+		}
+		f := finding(PolicyRule, model, rn.Pos, fmt.Sprintf("rule %q cannot be evaluated for model %s: %s", rn.ID, model, msg))
+		p.store(model, ruleRun{errs: []ruleErr{{ID: rn.ID, Finding: f}}})
 		return
 	}
 	var vr visitResult
@@ -488,11 +504,15 @@ type ruleRun struct {
 	errs    []ruleErr
 }
 
-// run evaluates every rule on model m's value v.
-func (p *Policies) run(m *inventory.Model, v cue.Value) ruleRun {
+// run evaluates every rule on model m's value v, calling note, when set,
+// before each.
+func (p *Policies) run(m *inventory.Model, v cue.Value, note func([]byte)) ruleRun {
 	cp := p.compiledFor(v.Context())
 	var out ruleRun
 	for _, r := range cp.rules {
+		if note != nil {
+			note(r.note)
+		}
 		deny := r.v.FillPath(cue.MakePath(cue.Str("model")), v).LookupPath(cue.MakePath(cue.Str("deny")))
 		if !deny.Exists() {
 			continue
@@ -581,7 +601,8 @@ func (p *Policies) compiledFor(c *cue.Context) *compiledPolicies {
 		}
 		for _, id := range f.rules {
 			rv := v.LookupPath(cue.MakePath(cue.Str("rules"), cue.Str(id)))
-			cp.rules = append(cp.rules, compiledRule{id: id, file: f.name, v: rv})
+			note, _ := json.Marshal(ruleNote{ID: id, Pos: cuePos(rv.Pos(), f.name)})
+			cp.rules = append(cp.rules, compiledRule{id: id, file: f.name, v: rv, note: note})
 		}
 	}
 	limit := 2*runtime.GOMAXPROCS(0) + 2
