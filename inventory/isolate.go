@@ -245,14 +245,14 @@ type jobRequest struct {
 // response, and a second with Visit when the model is valid and the
 // visitor runs.
 type response struct {
-	Problems []Problem `json:"problems,omitempty"`
-	Built    bool      `json:"built,omitempty"`
-	Value    []byte    `json:"value,omitempty"` // the valid model or settings, as JSON
-	Visit    []byte    `json:"visit,omitempty"`
-	Output   []byte    `json:"output,omitempty"`
-	Err      string    `json:"err,omitempty"`
-	Visited  bool      `json:"visited,omitempty"`
-	Note     []byte    `json:"note,omitempty"` // a VisitFunc's note, not a response
+	Problems []Problem       `json:"problems,omitempty"`
+	Built    bool            `json:"built,omitempty"`
+	Value    json.RawMessage `json:"value,omitempty"` // the valid model or settings, as JSON
+	Visit    []byte          `json:"visit,omitempty"`
+	Output   []byte          `json:"output,omitempty"`
+	Err      string          `json:"err,omitempty"`
+	Visited  bool            `json:"visited,omitempty"`
+	Note     []byte          `json:"note,omitempty"` // a VisitFunc's note, not a response
 }
 
 // ServeWorker serves the requests of the parent that started this process
@@ -316,6 +316,14 @@ func (w *workerState) serve(req *request, send func(response) error) error {
 		if w.init.Memory > 0 {
 			debug.SetMemoryLimit(w.init.Memory)
 			go watchHeap(w.init.Memory)
+		}
+		if os.Getenv("GOGC") == "" {
+			// A worker's live heap is one cue.Context of at most Recycle
+			// models: tens of MB. Collecting at five times that, not
+			// twice, brings the collector's CPU time down to what one
+			// process with a large heap spends; the limit above still
+			// holds.
+			debug.SetGCPercent(400)
 		}
 		if w.init.Visitor != "" {
 			f, err := lookupVisitor(w.init.Visitor)
