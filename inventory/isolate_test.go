@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"cuelang.org/go/cue"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -142,4 +143,41 @@ func TestIsolatedSameAsInProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIsolatedCrash: a worker that dies other than by a budget gives each
+// model one problem with the one line of its stderr that says why, never
+// the dump that follows.
+func TestIsolatedCrash(t *testing.T) {
+	dir := t.TempDir()
+	writeInventory(t, dir, 2)
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	iso := &Isolation{Command: []string{"sh", "-c", "echo 'panic: boom' >&2; echo 'goroutine 1 [running]:' >&2; exit 2"}}
+	inv, err := Load(context.Background(), src, Options{Isolate: iso})
+	require.NoError(t, err)
+	msg := "evaluation failed in a worker process: panic: boom"
+	assert.Equal(t, []Problem{
+		{Pos: Position{File: "inventory.cue", Line: 1, Column: 1}, Message: msg},
+		{Model: "model-00000", Pos: Position{File: "models/model-00000/model.cue", Line: 1, Column: 1}, Message: msg},
+		{Model: "model-00001", Pos: Position{File: "models/model-00001/model.cue", Line: 1, Column: 1}, Message: msg},
+	}, inv.Problems)
+	assert.False(t, inv.SettingsOK)
+	assert.Equal(t, []string{"development", "staging", "production"}, inv.Settings.Stages, "schema defaults")
+}
+
+// TestIsolatedErrors: a cancelled ctx is Load's error, and so is a Visit
+// func, which cannot cross into a worker.
+func TestIsolatedErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeInventory(t, dir, 10)
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	iso := testIsolation(t, Budget{Time: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = Load(ctx, src, Options{Isolate: iso})
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = Load(context.Background(), src, Options{Isolate: iso, Visit: func(*Model, cue.Value) {}})
+	assert.EqualError(t, err, "inventory: Options.Visit cannot run in a worker process; use Options.Visitor")
 }
