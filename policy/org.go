@@ -63,6 +63,9 @@ type Policies struct {
 	order    []*cue.Context
 	results  map[string][]orgResult
 	evalErrs map[string]Finding
+	// oneContext keeps the rules compiled in one cue.Context only: a
+	// worker evaluates in one context at a time.
+	oneContext bool
 }
 
 type policyFile struct {
@@ -447,7 +450,7 @@ func newWorkerVisit(config []byte) (inventory.VisitFunc, error) {
 	if err := json.Unmarshal(config, &files); err != nil {
 		return nil, fmt.Errorf("policy visitor: %w", err)
 	}
-	p := &Policies{compiled: map[*cue.Context]*compiledPolicies{}}
+	p := &Policies{compiled: map[*cue.Context]*compiledPolicies{}, oneContext: true}
 	for _, f := range files {
 		p.files = append(p.files, policyFile{name: f.Name, src: []byte(f.Src), rules: f.Rules})
 	}
@@ -606,6 +609,9 @@ func (p *Policies) compiledFor(c *cue.Context) *compiledPolicies {
 		}
 	}
 	limit := 2*runtime.GOMAXPROCS(0) + 2
+	if p.oneContext {
+		limit = 1
+	}
 	p.mu.Lock()
 	p.compiled[c] = cp
 	p.order = append(p.order, c)
