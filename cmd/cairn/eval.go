@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -51,7 +52,7 @@ func (o *evalOptions) fromEnv(cmd *cobra.Command) error {
 		}
 	}
 	if o.timeout <= 0 || o.memory <= 0 {
-		return usageError(fmt.Errorf("--eval-timeout and --eval-memory must be positive"))
+		return usageError(errors.New("--eval-timeout and --eval-memory must be positive"))
 	}
 	return nil
 }
