@@ -7,16 +7,24 @@ import (
 
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
+	"github.com/cairnops/cairn/schema"
 )
+
+// Governing returns the settings that decide what the change from base to
+// head needs: the base's when it has an inventory (policy.Governed), so a
+// pull request cannot lower its own bar, else the head's.
+func Governing(base, head *inventory.Inventory) schema.Settings {
+	if policy.Governed(base) {
+		return base.Settings
+	}
+	return head.Settings
+}
 
 // Findings turns unsatisfied requirements into findings of the approvals
 // rule, placed at the stage pin: warnings unless the governing inventory.cue
 // (the base's, see policy.Governed) sets another severity.
 func Findings(head, base *inventory.Inventory, results []Result) []policy.Finding {
-	rules := head.Settings.Rules
-	if policy.Governed(base) {
-		rules = base.Settings.Rules
-	}
+	rules := Governing(base, head).Rules
 	sev := policy.Warning
 	if o, ok := rules[policy.ApprovalsRule]; ok && o.Severity != "" {
 		sev = policy.Severity(o.Severity)

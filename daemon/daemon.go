@@ -441,24 +441,8 @@ func (d *Daemon) remediate(ctx context.Context, inv *inventory.Inventory, rep *r
 		d.log.Error("github", "error", maskURL(err.Error()))
 		return nil
 	}
-	in := remedy.Input{Findings: mons, TargetsObserved: true}
-	for name, t := range inv.Settings.Targets {
-		if t.OnDrift != "pr" {
-			continue
-		}
-		_, failed := rep.Errors[name]
-		_, skipped := rep.Skipped[name]
-		if failed || skipped {
-			in.TargetsObserved = false
-		}
-	}
-	for _, f := range rep.Findings {
-		t, ok := inv.Settings.Targets[f.Target]
-		if !ok || t.OnDrift != "pr" || f.Kind != reconciler.KindTargetDrift || f.Got == "" || f.Want == "" {
-			continue
-		}
-		in.Targets = append(in.Targets, remedy.TargetDrift{Target: f.Target, Model: f.Model, Stage: t.Stage, Want: f.Want, Got: f.Got, Message: f.Message})
-	}
+	in := remedy.Input{Findings: mons}
+	in.Targets, in.TargetsObserved = remedy.PinTargets(inv, rep)
 	outs, err := remedy.Remediate(ctx, inv, fc, in, remedy.Options{Repo: inv.Source.Repo, Base: d.opts.Branch, Logger: d.log})
 	if err != nil {
 		d.log.Error("pull requests", "error", maskURL(err.Error()))

@@ -46,7 +46,7 @@ func edit(t *testing.T, dir, file, old, new string) {
 }
 
 // exampleTrust is the example's public key, as an operator passes it.
-func exampleTrust(t *testing.T) signing.Trust {
+func exampleTrust(t testing.TB) signing.Trust {
 	t.Helper()
 	k, err := signing.LoadPublicKey(filepath.Join(quickstart, "keys", "cairn-example.pub"))
 	require.NoError(t, err)

@@ -221,6 +221,7 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if err := eval(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
 		return nil, err
 	}
+	checkModels(inv.Models, problems, inv.Settings, inv.SettingsOK)
 	for _, p := range problems {
 		inv.Problems = append(inv.Problems, p...)
 	}
@@ -412,6 +413,7 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 	}
 
 	inst := build.NewContext().NewInstance(m.Dir, nil)
+	var files []*ast.File
 	for _, f := range append(own, defaults...) {
 		file, err := parser.ParseFile(f.name, f.src, parser.ParseComments)
 		if err != nil {
@@ -423,6 +425,7 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 				Message: fmt.Sprintf("package %q: model files are package model", pkg)})
 			continue
 		}
+		files = append(files, file)
 		if err := inst.AddSyntax(file); err != nil {
 			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
 		}
@@ -431,8 +434,9 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 		return problems, false, cue.Value{}
 	}
 	data := ev.ctx.BuildInstance(inst)
+	pl := modelPlacer(m, data, files, first)
 	if err := data.Err(); err != nil {
-		return cueProblems(m.Name, err, data, first), false, cue.Value{}
+		return pl.cueProblems(err), false, cue.Value{}
 	}
 	v = data.Unify(ev.schema.Model)
 	// The concrete check is the common, fast path. Only when it fails are
@@ -440,18 +444,16 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 	// when anything else is wrong.
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
 		if err := v.Validate(cue.All()); err != nil {
-			problems = append(problems, cueProblems(m.Name, err, data, first)...)
+			problems = append(problems, pl.cueProblems(err)...)
 		}
-		problems = append(problems, incomplete(m.Name, v, data, first)...)
-		if len(problems) == 0 {
-			problems = cueProblems(m.Name, err, data, first)
-		}
+		problems = append(problems, pl.incomplete(v)...)
+		problems = append(problems, pl.unreported(err)...)
 	}
 	if len(problems) > 0 {
 		return problems, true, v
 	}
 	if err := v.Decode(&m.Model); err != nil {
-		return cueProblems(m.Name, err, data, first), true, v
+		return pl.cueProblems(err), true, v
 	}
 	return nil, true, v
 }
@@ -537,67 +539,63 @@ func (inv *Inventory) loadSettings(src []byte) {
 		inv.Problems = append(inv.Problems, Problem{Pos: Position{File: SettingsFile}, Message: err.Error()})
 		return
 	}
-	problems, f, v, ok := ev.settings(src)
-	inv.Problems = append(inv.Problems, problems...)
-	if f != nil {
-		inv.settingsPos = astPositions([]*ast.File{f})
-	}
-	if !ok {
-		_ = ev.schema.Settings.Decode(&inv.Settings)
-		return
-	}
-	inv.applySettings(v)
+	inv.evalSettings(ev, src)
 }
 
-// settings evaluates inventory.cue. f is the parsed file when it built; ok
-// reports that v, the value unified with the schema, decodes without
-// problems.
-func (ev *evaluator) settings(src []byte) (problems []Problem, f *ast.File, v cue.Value, ok bool) {
+// evalSettings is loadSettings in ev. It returns the settings value,
+// unified with the schema, when SettingsOK; it reads no files, so that it
+// runs in a worker process as well.
+func (inv *Inventory) evalSettings(ev *evaluator, src []byte) cue.Value {
 	fallback := Position{File: SettingsFile, Line: 1, Column: 1}
 	def := ev.schema.Settings
 	f, err := parser.ParseFile(SettingsFile, src, parser.ParseComments)
 	if err != nil {
-		return cueProblems("", err, cue.Value{}, fallback), nil, cue.Value{}, false
+		inv.Problems = append(inv.Problems, cueProblems("", err, cue.Value{}, fallback)...)
+		_ = def.Decode(&inv.Settings)
+		return cue.Value{}
 	}
 	if pkg := f.PackageName(); pkg != "inventory" {
-		problems = append(problems, Problem{Pos: packagePos(f, SettingsFile),
+		inv.Problems = append(inv.Problems, Problem{Pos: packagePos(f, SettingsFile),
 			Message: fmt.Sprintf("package %q: inventory.cue is package inventory", pkg)})
 	}
 	data := ev.ctx.BuildFile(f)
 	if err := data.Err(); err != nil {
-		return append(problems, cueProblems("", err, data, fallback)...), nil, cue.Value{}, false
+		inv.Problems = append(inv.Problems, cueProblems("", err, data, fallback)...)
+		_ = def.Decode(&inv.Settings)
+		return cue.Value{}
 	}
-	v = data.Unify(def)
-	var vp []Problem
+	v := data.Unify(def)
+	var problems []Problem
 	if err := v.Validate(cue.All()); err != nil {
-		vp = append(vp, cueProblems("", err, data, fallback)...)
+		problems = append(problems, cueProblems("", err, data, fallback)...)
 	}
-	vp = append(vp, incomplete("", v, data, fallback)...)
-	if len(vp) == 0 {
-		var s schema.Settings
-		if err := v.Decode(&s); err != nil {
-			vp = append(vp, cueProblems("", err, data, fallback)...)
+	problems = append(problems, incomplete("", v, data, fallback)...)
+	inv.settingsPos = astPositions([]*ast.File{f})
+	if len(problems) == 0 {
+		problems = concreteProblems(v, data, fallback)
+	}
+	if len(problems) == 0 {
+		if err := v.Decode(&inv.Settings); err != nil {
+			problems = append(problems, cueProblems("", err, data, fallback)...)
 		}
 	}
-	problems = append(problems, vp...)
-	// A wrong package name is reported, but the settings still apply.
-	return problems, f, v, len(vp) == 0
+	problems = append(problems, inv.settingsProblems(v, ev.schema.TargetKinds)...)
+	inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
+	if len(problems) > 0 {
+		inv.Problems = append(inv.Problems, problems...)
+		inv.Settings = schema.Settings{} // Decode merges into maps: start empty
+		_ = def.Decode(&inv.Settings)
+		return cue.Value{}
+	}
+	inv.SettingsOK = true
+	return v
 }
 
-// applySettings decodes the valid settings value v, driver settings of
-// every target included, and sets SettingsOK.
+// applySettings decodes the settings value v that evalSettings returned,
+// driver settings of every target included, and sets SettingsOK.
 func (inv *Inventory) applySettings(v cue.Value) {
 	_ = v.Decode(&inv.Settings)
-	for name, t := range inv.Settings.Targets {
-		var cfg map[string]any
-		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
-			for _, k := range []string{"stage", "kind", "onDrift"} {
-				delete(cfg, k)
-			}
-			t.Config = cfg
-			inv.Settings.Targets[name] = t
-		}
-	}
+	inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
 	inv.SettingsOK = true
 }
 

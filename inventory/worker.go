@@ -135,9 +135,10 @@ func (w *workerState) serve(req *request, send func(response) error) error {
 		if err := w.evaluator(); err != nil {
 			return err
 		}
-		problems, f, v, ok := w.ev.settings([]byte(req.Settings.Src))
-		r := response{Problems: problems, Built: f != nil}
-		if ok {
+		inv := &Inventory{}
+		v := inv.evalSettings(w.ev, []byte(req.Settings.Src))
+		r := response{Problems: inv.Problems, Built: inv.settingsPos != nil}
+		if inv.SettingsOK {
 			b, err := v.MarshalJSON()
 			if err != nil {
 				r.Problems = cueProblems("", err, cue.Value{}, Position{File: SettingsFile, Line: 1, Column: 1})

@@ -342,19 +342,14 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 		// The required status must not stay absent or keep an older
 		// verdict: say on the head commit that the check could not run.
 		if gh, cerr := opts.client(ctx, ""); cerr == nil {
-			if serr := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, "error", "cairn could not read the inventory; see the run's log", opts.runURL); serr != nil {
+			if serr := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, "error", "cairn could not check this revision; see the run's log", opts.runURL); serr != nil {
 				return errors.Join(err, serr)
 			}
 		}
 		return err
 	}
 	changes := approval.Changes(c.base, c.head)
-	// The base's settings decide what a change needs: a pull request cannot
-	// lower its own bar. A base without an inventory uses the head's.
-	settings := c.head.Settings
-	if c.base != nil && c.base.SettingsOK {
-		settings = c.base.Settings
-	}
+	settings := approval.Governing(c.base, c.head)
 	reqs := approval.Requirements(settings, changes)
 
 	var repoSetting string

@@ -103,34 +103,6 @@ func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inven
 	return fc, nil
 }
 
-// prTargets returns the target findings of targets whose onDrift is pr, and
-// whether every such target was observed.
-func prTargets(inv *inventory.Inventory, rep *reconciler.DriftReport) ([]remedy.TargetDrift, bool) {
-	if rep == nil {
-		return nil, false
-	}
-	observed := true
-	for name, t := range inv.Settings.Targets {
-		if t.OnDrift != "pr" {
-			continue
-		}
-		_, failed := rep.Errors[name]
-		_, skipped := rep.Skipped[name]
-		if failed || skipped {
-			observed = false
-		}
-	}
-	var out []remedy.TargetDrift
-	for _, f := range rep.Findings {
-		t, ok := inv.Settings.Targets[f.Target]
-		if !ok || t.OnDrift != "pr" || f.Kind != reconciler.KindTargetDrift || f.Got == "" || f.Want == "" {
-			continue
-		}
-		out = append(out, remedy.TargetDrift{Target: f.Target, Model: f.Model, Stage: t.Stage, Want: f.Want, Got: f.Got, Message: f.Message})
-	}
-	return out, observed
-}
-
 // runDriftPRs evaluates the monitors of inv at CAIRN_NOW (or now) and, with
 // --open-prs, answers them and rep's pr-target findings with pull requests.
 // Failures to propose go to stderr at once; results are printed by
@@ -158,7 +130,7 @@ func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src 
 	if fc == nil {
 		return mr, nil
 	}
-	targets, observed := prTargets(inv, rep)
+	targets, observed := remedy.PinTargets(inv, rep)
 	outs, err := remedy.Remediate(ctx, inv, fc, remedy.Input{Findings: findings, Targets: targets, TargetsObserved: observed},
 		remedy.Options{Repo: src.Repo, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
