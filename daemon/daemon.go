@@ -443,7 +443,7 @@ func (d *Daemon) remediate(ctx context.Context, inv *inventory.Inventory, rep *r
 	}
 	in := remedy.Input{Findings: mons}
 	in.Targets, in.TargetsObserved = remedy.PinTargets(inv, rep)
-	outs, err := remedy.Remediate(ctx, inv, fc, in, remedy.Options{Repo: inv.Source.Repo, Base: d.opts.Branch, Logger: d.log})
+	outs, err := remedy.Remediate(ctx, inv, fc, in, remedy.Options{Repo: inv.Source.Repo, Base: d.opts.Branch, Logger: d.log, Load: d.opts.Load})
 	if err != nil {
 		d.log.Error("pull requests", "error", maskURL(err.Error()))
 	}

@@ -38,8 +38,9 @@ type ModelRevision struct {
 // The sequence yields one non-nil error and ends when the history cannot be
 // read or the model cannot be evaluated at a commit; ErrNotRepository
 // (wrapped) when src has no repository. Stopping early is cheap: commits
-// are evaluated as they are yielded.
-func ModelHistory(ctx context.Context, src *Source, model string, limit int) iter.Seq2[ModelRevision, error] {
+// are evaluated as they are yielded. opts tunes each evaluation (its
+// Isolate bounds it); its Only and Workers are set here.
+func ModelHistory(ctx context.Context, src *Source, model string, limit int, opts Options) iter.Seq2[ModelRevision, error] {
 	return func(yield func(ModelRevision, error) bool) {
 		fail := func(err error) { yield(ModelRevision{}, err) }
 		if src.Repo == nil {
@@ -70,7 +71,7 @@ func ModelHistory(ctx context.Context, src *Source, model string, limit int) ite
 			if n++; limit > 0 && n > limit {
 				return storer.ErrStop
 			}
-			rev, ok, err := src.modelAt(ctx, c, model)
+			rev, ok, err := src.modelAt(ctx, c, model, opts)
 			if err != nil {
 				evalErr = err
 				return storer.ErrStop
@@ -103,7 +104,7 @@ func (s *Source) head() (plumbing.Hash, error) {
 
 // modelAt evaluates model at commit c of s's repository; ok is false when
 // the inventory is absent there or the model does not evaluate.
-func (s *Source) modelAt(ctx context.Context, c *object.Commit, model string) (ModelRevision, bool, error) {
+func (s *Source) modelAt(ctx context.Context, c *object.Commit, model string, opts Options) (ModelRevision, bool, error) {
 	short := c.Hash.String()[:12]
 	at, err := OpenCommit(ctx, s.Repo, s.Dir, c.Hash.String())
 	if errors.Is(err, ErrNoInventory) {
@@ -112,7 +113,8 @@ func (s *Source) modelAt(ctx context.Context, c *object.Commit, model string) (M
 	if err != nil {
 		return ModelRevision{}, false, fmt.Errorf("reading %s at %s: %w", model, short, err)
 	}
-	inv, err := Load(ctx, at, Options{Only: []string{model}, Workers: 1})
+	opts.Only, opts.Workers = []string{model}, 1
+	inv, err := Load(ctx, at, opts)
 	if errors.Is(err, ErrNoInventory) {
 		return ModelRevision{}, false, nil
 	}

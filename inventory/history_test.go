@@ -88,7 +88,7 @@ func TestModelHistory(t *testing.T) {
 		} {
 			t.Run(name+"/"+c.name, func(t *testing.T) {
 				var got []string
-				for rev, err := range inventory.ModelHistory(t.Context(), src, "m", c.limit) {
+				for rev, err := range inventory.ModelHistory(t.Context(), src, "m", c.limit, inventory.Options{}) {
 					require.NoError(t, err)
 					require.NotNil(t, rev.Model)
 					assert.Equal(t, []string{"development", "staging", "production"}, rev.Stages)
@@ -104,7 +104,7 @@ func TestModelHistoryStopsEarly(t *testing.T) {
 	src, err := inventory.OpenWorktree(historyRepo(t, "ml"))
 	require.NoError(t, err)
 	n := 0
-	for _, err := range inventory.ModelHistory(t.Context(), src, "m", 0) {
+	for _, err := range inventory.ModelHistory(t.Context(), src, "m", 0, inventory.Options{}) {
 		require.NoError(t, err)
 		n++
 		break
@@ -135,7 +135,7 @@ func TestModelHistoryErrors(t *testing.T) {
 				cancel()
 			}
 			var errs []error
-			for rev, err := range inventory.ModelHistory(ctx, c.src, "m", 0) {
+			for rev, err := range inventory.ModelHistory(ctx, c.src, "m", 0, inventory.Options{}) {
 				assert.Nil(t, rev.Commit)
 				errs = append(errs, err)
 			}

@@ -56,7 +56,7 @@ type lifecycle struct {
 // of model, as inventory.ModelHistory reads them. A commit at which the model
 // does not evaluate is passed over; the next one that does is compared with
 // the last good one. It returns ErrNoHistory when src has no repository.
-func History(ctx context.Context, src *inventory.Source, model string) ([]HistoryEntry, error) {
+func History(ctx context.Context, src *inventory.Source, model string, load inventory.Options) ([]HistoryEntry, error) {
 	if src.Repo == nil {
 		return nil, ErrNoHistory
 	}
@@ -66,7 +66,7 @@ func History(ctx context.Context, src *inventory.Source, model string) ([]Histor
 		order  []string
 	}
 	var revs []revision
-	for rev, err := range inventory.ModelHistory(ctx, src, model, 0) {
+	for rev, err := range inventory.ModelHistory(ctx, src, model, 0, load) {
 		if err != nil {
 			return nil, err
 		}

@@ -40,13 +40,13 @@ type Previous struct {
 // evaluate are skipped. It returns inventory.ErrNotRepository (wrapped) when
 // the inventory has no repository, and ErrNoPrevious (wrapped) when the stage
 // had no other version, or was absent, before current.
-func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage, current string) (Previous, error) {
+func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage, current string, load inventory.Options) (Previous, error) {
 	src := inv.Source
 	if src == nil {
 		return Previous{}, fmt.Errorf("previous version of %s: %w", model, inventory.ErrNotRepository)
 	}
 	var out Previous
-	for rev, err := range inventory.ModelHistory(ctx, src, model, maxHistory) {
+	for rev, err := range inventory.ModelHistory(ctx, src, model, maxHistory, load) {
 		if err != nil {
 			return Previous{}, err
 		}
@@ -74,7 +74,7 @@ func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage
 // string literal of the pin changes, comments and layout stay — and it is
 // verified by evaluating the model again with the edited file: the model must
 // be valid, pin version at stage and keep every other stage as it was.
-func PinStage(ctx context.Context, inv *inventory.Inventory, model, stage, version string) (file string, content []byte, err error) {
+func PinStage(ctx context.Context, inv *inventory.Inventory, model, stage, version string, load inventory.Options) (file string, content []byte, err error) {
 	m := inv.Model(model)
 	if m == nil || !m.Valid {
 		return "", nil, fmt.Errorf("model %s is not in the inventory or not valid", model)
@@ -109,7 +109,8 @@ func PinStage(ctx context.Context, inv *inventory.Inventory, model, stage, versi
 		FS:       overlayFS{base: inv.Source.FS, name: pos.File, data: content},
 		Revision: inv.Source.Revision, Dir: inv.Source.Dir, Commit: inv.Source.Commit, Repo: inv.Source.Repo,
 	}
-	check, err := inventory.Load(ctx, over, inventory.Options{Only: []string{model}, Workers: 1})
+	load.Only, load.Workers = []string{model}, 1
+	check, err := inventory.Load(ctx, over, load)
 	if err != nil {
 		return "", nil, fmt.Errorf("re-evaluating %s: %w", model, err)
 	}

@@ -83,7 +83,7 @@ func TestPinStage(t *testing.T) {
 			dir := t.TempDir()
 			writeInventory(t, dir, tt.stages, tt.extra)
 			inv := loadDir(t, dir)
-			file, content, err := remedy.PinStage(t.Context(), inv, "m", "production", "1.0.0")
+			file, content, err := remedy.PinStage(t.Context(), inv, "m", "production", "1.0.0", inventory.Options{})
 			if tt.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.err)
@@ -109,7 +109,7 @@ func TestPinStage(t *testing.T) {
 			{"m", "canary", "1.0.0", "has no stage canary"},
 			{"nope", "production", "1.0.0", "not in the inventory"},
 		} {
-			_, _, err := remedy.PinStage(t.Context(), inv, c.model, c.stage, c.version)
+			_, _, err := remedy.PinStage(t.Context(), inv, c.model, c.stage, c.version, inventory.Options{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.err)
 		}
@@ -144,7 +144,7 @@ func testPreviousVersion(t *testing.T, prefix string) {
 	}
 	commit("stages: staging: \"1.0.0\"\n")
 	inv := loadDir(t, dir)
-	_, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.0.0")
+	_, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.0.0", inventory.Options{})
 	assert.True(t, errors.Is(err, remedy.ErrNoPrevious), "%v", err)
 
 	commit("stages: {staging: \"1.0.0\", production: \"1.0.0\"}\n")
@@ -152,7 +152,7 @@ func testPreviousVersion(t *testing.T, prefix string) {
 	commit("stages: {staging: \"1.1.0\", production: \"1.1.0\"}\n")
 	commit("stages: {staging: \"1.1.0\", production: \"1.1.0\"} // touched\n")
 	inv = loadDir(t, dir)
-	prev, err := remedy.PreviousVersion(t.Context(), inv, "m", "production", "1.1.0")
+	prev, err := remedy.PreviousVersion(t.Context(), inv, "m", "production", "1.1.0", inventory.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", prev.Version)
 	head, err := repo.Head()
@@ -166,7 +166,7 @@ func testPreviousVersion(t *testing.T, prefix string) {
 	assert.Equal(t, grand.Hash.String(), prev.Commit)
 	assert.Equal(t, parent.Committer.When.Unix(), prev.PinnedAt.Unix())
 
-	prev, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.1.0")
+	prev, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.1.0", inventory.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", prev.Version)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
 
@@ -68,7 +69,7 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 	if err != nil {
 		return targetErr(err)
 	}
-	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep)
+	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep, inventory.Options{Isolate: evalIsolation(opts.globalOptions)})
 	if err != nil {
 		return err
 	}

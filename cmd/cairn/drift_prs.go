@@ -107,7 +107,7 @@ func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inven
 // --open-prs, answers them and rep's pr-target findings with pull requests.
 // Failures to propose go to stderr at once; results are printed by
 // printDriftPRs or driftJSON. It returns nil when monitors are not evaluated.
-func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src *inventory.Source, inv *inventory.Inventory, rep *reconciler.DriftReport) (*driftPRsReport, error) {
+func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src *inventory.Source, inv *inventory.Inventory, rep *reconciler.DriftReport, load inventory.Options) (*driftPRsReport, error) {
 	if !o.monitors() {
 		return nil, nil
 	}
@@ -132,7 +132,7 @@ func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src 
 	}
 	targets, observed := remedy.PinTargets(inv, rep)
 	outs, err := remedy.Remediate(ctx, inv, fc, remedy.Input{Findings: findings, Targets: targets, TargetsObserved: observed},
-		remedy.Options{Repo: src.Repo, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		remedy.Options{Repo: src.Repo, Load: load, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		// The findings still go out; the run fails with exit 1.
 		mr.err = err
