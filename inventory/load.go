@@ -518,7 +518,7 @@ func (inv *Inventory) loadSettings(src []byte) {
 	for name, t := range inv.Settings.Targets {
 		var cfg map[string]any
 		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
-			for _, k := range []string{"stage", "kind", "onDrift"} {
+			for _, k := range []string{"stage", "kind", "onDrift", "url"} {
 				delete(cfg, k)
 			}
 			t.Config = cfg

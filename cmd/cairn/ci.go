@@ -508,10 +508,16 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	}
 	var runErr error
 	if doApply {
+		conn := githubConn{apiURL: opts.apiURL, token: opts.token, repository: opts.repository}
+		if g := inv.Settings.GitHub; conn.repository == "" && g != nil {
+			conn.repository = g.Repository
+		}
+		ropts.Deployments = deployments(ctx, inv, conn, opts.stderr)
 		res, err := reconciler.Apply(ctx, v, ropts)
 		if res == nil {
 			return targetErr(err)
 		}
+		printDeploymentErrors(opts.stderr, res.Targets)
 		for _, f := range res.Findings {
 			fmt.Fprintln(opts.stderr, f)
 		}
