@@ -454,7 +454,8 @@ func (d *Daemon) deployments(ctx context.Context, inv *inventory.Inventory) reco
 		d.log.Warn("github deployments", "error", maskURL(err.Error()))
 		return nil
 	}
-	return reconciler.GitHubDeployments(fc)
+	// A local path's work tree is no commit: its applies are not recorded.
+	return reconciler.GitHubDeployments(fc, "")
 }
 
 // remediate answers drift and monitor findings with pull requests.

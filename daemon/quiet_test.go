@@ -50,7 +50,7 @@ func constant(n int, v float64) []float64 {
 
 // TestStandingBreachOnePullRequest is a daemon with a 2s drift interval
 // over a real Prometheus, a real smart-HTTP remote and the stand-in
-// GitHub: the quickstart's fraud-detector has feature drift (PSI 0.35 above
+// GitHub, with deployments on (github: deployments: true): the quickstart's fraud-detector has feature drift (PSI 0.35 above
 // max 0.2) for hours. Thirty drift ticks, the clock moving 2s per tick,
 // open exactly one retrain pull request and never edit it. The ticks are
 // called directly, as Run's ticker calls them, so that thirty of them do
@@ -67,7 +67,11 @@ func TestStandingBreachOnePullRequest(t *testing.T) {
 	prom := promtest.Start(t, om.String())
 
 	remote := gittest.NewRemote(t)
-	remote.Seed(t, "main", quickstartFiles(t), "quick start")
+	files := quickstartFiles(t)
+	inv := strings.Replace(files["inventory.cue"], `base: "main"}`, `base: "main", deployments: true}`, 1)
+	require.NotEqual(t, files["inventory.cue"], inv)
+	files["inventory.cue"] = inv
+	rev := remote.Seed(t, "main", files, "quick start")
 	gh := githubtest.New(t, githubtest.WithBranches(remote.ReadBranches))
 	clk := &clock{t: base}
 	d, err := New(Options{
@@ -82,6 +86,17 @@ func TestStandingBreachOnePullRequest(t *testing.T) {
 	require.NoError(t, d.src.start(ctx, d.log))
 	t.Cleanup(d.src.close)
 	require.Equal(t, ResultApplied, d.reconcileOnce(ctx), d.Status().LastError)
+
+	// The apply is recorded: one deployment per target, in_progress then
+	// success.
+	deps := gh.Deployments()
+	require.Len(t, deps, 3)
+	for _, dep := range deps {
+		assert.Equal(t, rev, dep.Ref, dep.Environment)
+		require.Len(t, dep.Statuses, 2, dep.Environment)
+		assert.Equal(t, "in_progress", dep.Statuses[0].State)
+		assert.Equal(t, "success", dep.Statuses[1].State)
+	}
 
 	d.driftTick(ctx)
 	prs := gh.PRs()
@@ -116,6 +131,7 @@ func TestStandingBreachOnePullRequest(t *testing.T) {
 	assert.Zero(t, other)
 	assert.Equal(t, body, gh.PRs()[0].Body)
 	assert.Len(t, gh.Dispatches(), 1)
+	assert.Len(t, gh.Deployments(), 3, "drift ticks record no deployment")
 
 	// The pending rollback shows in the status and on the page with the
 	// time it will be decided.

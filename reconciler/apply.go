@@ -165,7 +165,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 // nil when there is nothing to record or the record failed (tp says why).
 func (r *applyRun) beginDeployment(ctx context.Context, b Binding, desired []target.Model, ts TargetState, tp *TargetPlan) func(context.Context, error) error {
 	rev := r.inv.Source.Revision
-	if r.opts.Deployments == nil || !deployable(rev) || ts.LastAppliedRevision == rev {
+	if r.opts.Deployments == nil || ts.LastAppliedRevision == rev {
 		return nil
 	}
 	end, err := r.opts.Deployments.Begin(ctx, Deployment{

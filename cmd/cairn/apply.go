@@ -53,7 +53,7 @@ func runApply(ctx context.Context, opts *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	ropts.Deployments = deployments(ctx, v.Inventory, envGitHub(v.Inventory), opts.stderr)
+	ropts.Deployments = deployments(ctx, v.Inventory, envGitHub(v.Inventory), "", opts.stderr)
 	res, err := reconciler.Apply(ctx, v, ropts)
 	if res == nil {
 		return targetErr(err)

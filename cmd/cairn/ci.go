@@ -512,7 +512,12 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 		if g := inv.Settings.GitHub; conn.repository == "" && g != nil {
 			conn.repository = g.Repository
 		}
-		ropts.Deployments = deployments(ctx, inv, conn, opts.stderr)
+		// The checkout is the pushed commit: the event's after, else GITHUB_SHA.
+		ref := ev.After
+		if ref == "" {
+			ref = opts.sha
+		}
+		ropts.Deployments = deployments(ctx, inv, conn, ref, opts.stderr)
 		res, err := reconciler.Apply(ctx, v, ropts)
 		if res == nil {
 			return targetErr(err)

@@ -33,10 +33,16 @@ func envGitHub(inv *inventory.Inventory) githubConn {
 
 // deployments returns the hook that records every apply as a GitHub
 // deployment when inventory.cue asks for it (github: deployments: true),
-// nil otherwise. When GitHub cannot be reached from conn, one line on
-// stderr says so and the apply goes on without deployments.
-func deployments(ctx context.Context, inv *inventory.Inventory, conn githubConn, stderr io.Writer) reconciler.Deployments {
+// nil otherwise. worktreeRef is the commit a work-tree revision stands for
+// (empty: a work tree is not recorded, which one line on stderr says).
+// When no client can be made from conn, one line on stderr says so and the
+// apply goes on without deployments.
+func deployments(ctx context.Context, inv *inventory.Inventory, conn githubConn, worktreeRef string, stderr io.Writer) reconciler.Deployments {
 	if g := inv.Settings.GitHub; g == nil || !g.Deployments {
+		return nil
+	}
+	if inv.Source.Revision == inventory.Worktree && worktreeRef == "" {
+		fmt.Fprintln(stderr, "cairn: github deployments: the work tree is not a commit: pass --rev to record the apply of a revision; applying without them")
 		return nil
 	}
 	fc, err := forge.New(ctx, forge.Options{APIURL: conn.apiURL, Token: conn.token, Repository: conn.repository})
@@ -44,7 +50,7 @@ func deployments(ctx context.Context, inv *inventory.Inventory, conn githubConn,
 		fmt.Fprintf(stderr, "cairn: github deployments: %s; applying without them\n", strings.Join(strings.Fields(err.Error()), " "))
 		return nil
 	}
-	return reconciler.GitHubDeployments(fc)
+	return reconciler.GitHubDeployments(fc, worktreeRef)
 }
 
 // printDeploymentErrors reports, one line per target, the applies that
