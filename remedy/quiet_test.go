@@ -20,7 +20,8 @@ func writesAndLists(events []githubtest.Event) (writes, lists int) {
 		if ev.Write {
 			writes++
 		}
-		if ev.Method == "GET" && strings.Contains(ev.Path, "/pulls?") || ev.Method == "GET" && strings.HasSuffix(ev.Path, "/pulls") {
+		path, _, _ := strings.Cut(ev.Path, "?")
+		if ev.Method == "GET" && strings.HasSuffix(path, "/pulls") {
 			lists++
 		}
 	}
@@ -35,12 +36,14 @@ func writesAndLists(events []githubtest.Event) (writes, lists int) {
 // exactly once; a run with nothing new lists the pull requests once.
 func TestDriftPRsQuietOverTime(t *testing.T) {
 	prom := promtest.Start(t, metrics())
-	e := newEnv(t, prom, map[string]string{"steady": accuracyMonitor("steady", "rollback")})
+	e := newEnv(t, prom, map[string]string{"steady": accuracyMonitor("steady", "rollback"), "drifty": psiMonitor})
 
-	// 10:45: below min 0.9 (0.8) for the whole 30m window.
+	// 10:45: steady below min 0.9 (0.8) and drifty above max 0.2 (0.35)
+	// for their whole 30m windows: two pull requests.
 	_, outs := e.run(t, t0.Add(45*time.Minute), "")
-	require.Equal(t, map[string]string{"cairn/rollback/steady": forge.ActionCreated}, actions(outs))
+	require.Equal(t, map[string]string{"cairn/rollback/steady": forge.ActionCreated, "cairn/retrain/drifty": forge.ActionCreated}, actions(outs))
 	tip := e.remote.Branches(t)["cairn/rollback/steady"]
+	require.NotEmpty(t, tip)
 	first := len(e.gh.Events())
 
 	// 10:46 to 11:29, a run a minute: the same breach, at 0.8. From 11:00
@@ -48,12 +51,13 @@ func TestDriftPRsQuietOverTime(t *testing.T) {
 	// so the margin (max 0.8) is what it was.
 	for m := 46; m < 90; m++ {
 		_, outs = e.run(t, t0.Add(time.Duration(m)*time.Minute), "")
-		require.Equal(t, forge.ActionUnchanged, outs[0].Action, "minute %d", m)
+		require.Equal(t, map[string]string{"cairn/rollback/steady": forge.ActionUnchanged, "cairn/retrain/drifty": forge.ActionUnchanged}, actions(outs), "minute %d", m)
 	}
 	writes, lists := writesAndLists(e.gh.Events()[first:])
 	assert.Zero(t, writes, "writes after the first run")
-	assert.Equal(t, 44, lists, "one pull-request list call per run")
-	t.Logf("44 runs with nothing new: %d writes, %d requests, %d of them list calls", writes, len(e.gh.Events())-first, lists)
+	assert.Equal(t, 44, lists, "one pull-request list call per run for two open findings")
+	assert.Equal(t, 44, len(e.gh.Events())-first, "no request but the list")
+	t.Logf("44 runs with nothing new, 2 open findings: %d writes, %d requests, %d of them list calls", writes, len(e.gh.Events())-first, lists)
 
 	// 11:30 to 11:49: the whole window is 0.7 now, worse: one edit of the
 	// body, no push (the fix is the same), then nothing again.
@@ -61,8 +65,11 @@ func TestDriftPRsQuietOverTime(t *testing.T) {
 	var updated int
 	for m := 90; m < 110; m++ {
 		_, outs = e.run(t, t0.Add(time.Duration(m)*time.Minute), "")
-		if outs[0].Action == forge.ActionUpdated {
-			updated++
+		for _, o := range outs {
+			if o.Action == forge.ActionUpdated {
+				updated++
+				assert.Equal(t, "cairn/rollback/steady", o.Branch)
+			}
 		}
 	}
 	writes, _ = writesAndLists(e.gh.Events()[before:])
@@ -70,8 +77,13 @@ func TestDriftPRsQuietOverTime(t *testing.T) {
 	assert.Equal(t, 1, writes, "exactly one edit")
 	assert.Equal(t, tip, e.remote.Branches(t)["cairn/rollback/steady"], "no push")
 	prs := e.gh.PRs()
-	require.Len(t, prs, 1)
-	assert.Contains(t, prs[0].Body, "last 0.7, max 0.7 over 30m")
+	require.Len(t, prs, 2)
+	for _, p := range prs {
+		if p.Head == "cairn/rollback/steady" {
+			assert.Contains(t, p.Body, "last 0.7, max 0.7 over 30m")
+		}
+	}
+	assert.Len(t, e.gh.Dispatches(), 1)
 	assert.Empty(t, e.gh.Comments())
 	e.assertNoLeak(t)
 }
