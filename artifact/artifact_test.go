@@ -112,3 +112,20 @@ func TestTarget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "weights", string(b))
 }
+
+// TestOpenServesTheSchemesValidationAllows: what validates can be opened,
+// and a scheme validation refuses is refused here too.
+func TestOpenServesTheSchemesValidationAllows(t *testing.T) {
+	src, srv := fixture(t)
+	o := artifact.NewOpener(src, srv.Client())
+	for _, scheme := range inventory.ArtifactSchemes {
+		_, _, err := o.Open(context.Background(), scheme+"missing/model.bin")
+		assert.NotErrorIs(t, err, artifact.ErrScheme, scheme)
+	}
+	for _, uri := range []string{"s3://b/m", "oci://r/m@sha256:00", "gs://b/m", "hf://m", "pvc://m", "http://h/m"} {
+		_, ok := inventory.ArtifactScheme(uri)
+		require.False(t, ok, uri)
+		_, _, err := o.Open(context.Background(), uri)
+		assert.ErrorIs(t, err, artifact.ErrScheme, uri)
+	}
+}

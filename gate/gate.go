@@ -54,8 +54,9 @@ type Options struct {
 	Progress func(label string, r io.Reader, size int64) io.Reader
 	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
 	HTTPClient *http.Client
-	// Load tunes the evaluation (workers, isolation); Visit and Only are
-	// set by Check.
+	// Load tunes the evaluation (workers, isolation); Visit, Visitor and
+	// Only are set by Check. With Load.Isolate the policy files are
+	// compiled, and the rules run, in its worker processes too.
 	Load inventory.Options
 }
 
@@ -134,7 +135,7 @@ func Check(ctx context.Context, src *inventory.Source, opts Options) (*Verdict, 
 	v := &Verdict{Deploy: opts.Deploy}
 	if opts.Base != nil {
 		bo := opts.Load
-		bo.Visit, bo.Only = nil, nil
+		bo.Visit, bo.Visitor, bo.Only = nil, nil, nil
 		base, err := inventory.Load(ctx, opts.Base, bo)
 		switch {
 		case errors.Is(err, inventory.ErrNoInventory):
@@ -144,18 +145,23 @@ func Check(ctx context.Context, src *inventory.Source, opts Options) (*Verdict, 
 		}
 		v.Base = base
 	}
-	proposed, err := policy.Load(ctx, src)
+	proposed, err := policy.LoadIsolated(ctx, src, opts.Load.Isolate)
 	if err != nil {
 		return nil, err
 	}
 	enforced := proposed
 	if policy.Governed(v.Base) {
-		if enforced, err = policy.Load(ctx, v.Base.Source); err != nil {
+		if enforced, err = policy.LoadIsolated(ctx, v.Base.Source, opts.Load.Isolate); err != nil {
 			return nil, fmt.Errorf("reading the base's policies: %w", err)
 		}
 	}
 	lo := opts.Load
-	lo.Visit = enforced.Visit
+	lo.Visit, lo.Visitor = nil, nil
+	if lo.Isolate != nil {
+		lo.Visitor = enforced.Visitor()
+	} else {
+		lo.Visit = enforced.Visit
+	}
 	lo.Only = nil
 	if opts.Model != "" {
 		lo.Only = []string{opts.Model}

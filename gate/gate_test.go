@@ -258,6 +258,8 @@ func TestCheckBundles(t *testing.T) {
 		got = append(got, string(s.Status)+" "+s.Model+"@"+s.Version+" "+strings.Join(s.Stages, ","))
 	}
 	assert.Equal(t, []string{"ok fraud-detector@2.2.0 ", "ok fraud-detector@2.3.0 production"}, got)
+	assert.False(t, v.Signatures[0].Required(), "no required stage pins 2.2.0")
+	assert.True(t, v.Signatures[1].Required())
 
 	v = check(t, quickstart, gate.Options{Trust: trust, Bundles: true, Model: "fraud-detector", Version: "2.2.0"})
 	require.Len(t, v.Signatures, 1)

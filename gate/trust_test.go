@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -69,6 +70,8 @@ func TestLoadTrust(t *testing.T) {
 			err: "--trust-config: " + filepath.Join(invDir, "trust.json") + ": trust roots must come"},
 		{name: "config naming a key inside", files: gate.TrustFiles{Config: config(cfgOut, map[string]any{"trustedKeys": []string{inInv}})}, in: true,
 			err: "--trust-config: " + filepath.Join(cfgOut, "trust.json") + " names " + inInv + ": trust roots must come"},
+		{name: "config naming a trusted root inside", files: gate.TrustFiles{Config: config(t.TempDir(), map[string]any{"trustedRoot": rootIn, "keylessIdentities": []string{"https://issuer=me"}})}, in: true,
+			err: " names " + rootIn + ": trust roots must come"},
 		{name: "keyless without a root", files: gate.TrustFiles{Identities: []string{"https://issuer=me"}},
 			err: "--keyless-identity needs --trusted-root FILE (a Sigstore trusted_root.json)"},
 		{name: "a bad identity", files: gate.TrustFiles{Identities: []string{"nobody"}},
@@ -118,4 +121,28 @@ func TestInside(t *testing.T) {
 	got, err := gate.Inside(src, filepath.Join(dir, "k.pub"))
 	require.NoError(t, err)
 	assert.True(t, got)
+}
+
+func TestLoadTrustKeyless(t *testing.T) {
+	src, err := inventory.OpenWorktree(t.TempDir())
+	require.NoError(t, err)
+	dir := t.TempDir()
+	rootFile := filepath.Join(dir, "trusted_root.json")
+	require.NoError(t, os.WriteFile(rootFile, []byte("{}"), 0o644))
+	cfg := filepath.Join(dir, "trust.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"trustedRoot": "trusted_root.json", "keylessIdentities": ["https://issuer=me"]}`), 0o644))
+
+	_, err = gate.LoadTrust(src, gate.TrustFiles{Root: rootFile})
+	assert.EqualError(t, err, "--trusted-root needs at least one --keyless-identity ISSUER=SUBJECT")
+	_, err = gate.LoadTrust(src, gate.TrustFiles{Root: rootFile, Config: cfg})
+	assert.EqualError(t, err, "--trusted-root and trustedRoot in --trust-config both given: keep one")
+	_, err = gate.LoadTrust(src, gate.TrustFiles{Config: cfg})
+	require.Error(t, err, "an empty trusted_root.json is not a trusted root")
+	assert.Contains(t, err.Error(), "--trusted-root: reading trusted root "+rootFile)
+
+	vs, err := ca.NewVirtualSigstore()
+	require.NoError(t, err)
+	assert.False(t, gate.Trusted(signing.Trust{Root: vs}), "a root without identities trusts no one")
+	assert.False(t, gate.Trusted(signing.Trust{Identities: []signing.Identity{{Issuer: "i", Subject: "s"}}}), "identities without a root")
+	assert.True(t, gate.Trusted(signing.Trust{Root: vs, Identities: []signing.Identity{{Issuer: "i", Subject: "s"}}}))
 }

@@ -120,15 +120,15 @@ func Bindings(inv *inventory.Inventory, opts Options) ([]Binding, error) {
 	return out, nil
 }
 
-// localPath resolves a local target's `path` setting: absolute as given, a
-// relative one under root and never outside it.
+// localPath resolves a local target's `path` setting under root: relative,
+// and never outside root (inventory.Load refuses other paths already).
 func localPath(cfg map[string]any, root string) (string, error) {
 	p, _ := cfg["path"].(string)
 	if p == "" {
 		return "", errors.New("local target has no path setting")
 	}
 	if filepath.IsAbs(p) {
-		return filepath.Clean(p), nil
+		return "", fmt.Errorf("local target path %q is absolute: want a path relative to the target root", p)
 	}
 	if !filepath.IsLocal(p) {
 		return "", fmt.Errorf("local target path %q leaves the target root", p)

@@ -201,12 +201,18 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 	}
 }
 
+// TestUnknownKindIsSkipped: inventory.Load refuses a kind this build does
+// not implement (a schema problem), so the reconciler meets one only in
+// settings made in Go; it skips the target with a reason.
 func TestUnknownKindIsSkipped(t *testing.T) {
 	ctx := context.Background()
 	dir := quickstart(t)
-	edit(t, dir, "inventory.cue", `kind: "local", path: "production"`, `kind: "kserve", namespace: "models"`)
+	verdict := checkAt(t, dir, "")
+	prod := verdict.Inventory.Settings.Targets["prod-local"]
+	prod.Kind, prod.Config = "kserve", map[string]any{"namespace": "models"}
+	verdict.Inventory.Settings.Targets["prod-local"] = prod
 	opts := options(t)
-	res, err := reconciler.Apply(ctx, checkAt(t, dir, ""), opts)
+	res, err := reconciler.Apply(ctx, verdict, opts)
 	require.NoError(t, err)
 	tp := res.Targets[1]
 	require.Equal(t, "prod-local", tp.Target)
@@ -220,14 +226,27 @@ func TestUnknownKindIsSkipped(t *testing.T) {
 	assert.ErrorIs(t, err, reconciler.ErrUnknownTarget)
 }
 
+// TestLocalPathStaysUnderTargetRoot: inventory.Load refuses these paths
+// (schema problems); settings made in Go meet the same refusal here.
 func TestLocalPathStaysUnderTargetRoot(t *testing.T) {
-	dir := quickstart(t)
-	edit(t, dir, "inventory.cue", `path: "production"`, `path: "../escape"`)
-	opts := options(t)
-	bs, err := reconciler.Bindings(loadAt(t, dir, ""), opts)
-	require.NoError(t, err)
-	assert.Nil(t, bs[1].Driver)
-	assert.Equal(t, `local target path "../escape" leaves the target root`, bs[1].Skip)
+	tests := []struct{ path, skip string }{
+		{"../escape", `local target path "../escape" leaves the target root`},
+		{"/srv/models", `local target path "/srv/models" is absolute: want a path relative to the target root`},
+		{"", "local target has no path setting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			inv := loadAt(t, quickstart(t), "")
+			prod := inv.Settings.Targets["prod-local"]
+			prod.Config = map[string]any{"path": tt.path}
+			inv.Settings.Targets["prod-local"] = prod
+			bs, err := reconciler.Bindings(inv, options(t))
+			require.NoError(t, err)
+			require.Equal(t, "prod-local", bs[1].Name)
+			assert.Nil(t, bs[1].Driver)
+			assert.Equal(t, tt.skip, bs[1].Skip)
+		})
+	}
 }
 
 func TestChangeSetString(t *testing.T) {

@@ -45,9 +45,13 @@ func openSource(ctx context.Context, dir, rev string) (*inventory.Source, error)
 	return src, nil
 }
 
-// load reads and evaluates the inventory, for the commands that only read
-// it (export, sign); the commands that judge it ask the gate (check).
-func load(ctx context.Context, src *inventory.Source, opts inventory.Options) (*inventory.Inventory, error) {
+// load reads and evaluates the inventory, under evalIsolation, for the
+// commands that only read it (export, sign); the commands that judge it ask
+// the gate (check).
+func (g *globalOptions) load(ctx context.Context, src *inventory.Source, opts inventory.Options) (*inventory.Inventory, error) {
+	if opts.Isolate == nil {
+		opts.Isolate = evalIsolation(g)
+	}
 	inv, err := inventory.Load(ctx, src, opts)
 	if err != nil {
 		return nil, usageError(err)
@@ -60,6 +64,9 @@ func load(ctx context.Context, src *inventory.Source, opts inventory.Options) (*
 func (g *globalOptions) check(ctx context.Context, src *inventory.Source, opts gate.Options) (*gate.Verdict, error) {
 	if opts.Now.IsZero() {
 		opts.Now = nowFunc()
+	}
+	if opts.Load.Isolate == nil {
+		opts.Load.Isolate = evalIsolation(g)
 	}
 	v, err := gate.Check(ctx, src, opts)
 	if err != nil {

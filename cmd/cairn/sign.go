@@ -74,7 +74,7 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, inventory.Options{Only: []string{name}})
+	inv, err := opts.load(ctx, src, inventory.Options{Only: []string{name}})
 	if err != nil {
 		return err
 	}

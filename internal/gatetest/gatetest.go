@@ -92,7 +92,45 @@ var Breaks = []Break{
 		},
 		Want: `version "9.9.9" is not declared in versions`,
 	},
+	{Name: "signing requires a stage that does not exist",
+		Edit: settings(`signing: required: ["production"]`, `signing: required: ["prodution"]`),
+		Want: `signing.required.0: "prodution" is not a stage of inventory.cue`},
+	{Name: "a target serves an undeclared stage",
+		Edit: settings(prodTarget, `"prod-local": {stage: "qa", kind: "local", path: "production"}`),
+		Want: `targets."prod-local".stage: "qa" is not a stage of inventory.cue`},
+	{Name: "a target kind this build does not implement",
+		Edit: settings(prodTarget, `"prod-local": {stage: "production", kind: "kubernetes"}`),
+		Want: `targets."prod-local".kind: "kubernetes" is not a target kind this build implements`},
+	{Name: "a target path that is not a string",
+		Edit: settings(prodTarget, `"prod-local": {stage: "production", kind: "local", path: 42}`),
+		Want: `targets."prod-local".path: conflicting values 42 and string`},
+	{Name: "a target without a path",
+		Edit: settings(prodTarget, `"prod-local": {stage: "production", kind: "local"}`),
+		Want: `targets."prod-local".path: missing required field`},
+	{Name: "a target path that leaves the target root",
+		Edit: settings(prodTarget, `"prod-local": {stage: "production", kind: "local", path: "../escape"}`),
+		Want: `targets."prod-local".path: "../escape" leaves the target root`},
+	{Name: "two targets with one path",
+		Edit: settings(prodTarget, `"prod-local": {stage: "production", kind: "local", path: "staging"}`),
+		Want: `"staging" is also the path of target`},
+	{Name: "a target inside another target's folder",
+		Edit: settings(prodTarget, `"prod-local": {stage: "production", kind: "local", path: "staging/churn-predictor"}`),
+		Want: `local target folders must not nest`},
+	{Name: "an artifact scheme this build cannot open",
+		Edit: func(f map[string]string) map[string]string {
+			return map[string]string{"models/demand-forecast/model.cue": replace(f, "models/demand-forecast/model.cue", `file://artifacts/demand-forecast/0.3.0/`, `s3://bucket/demand-forecast/0.3.0/`)}
+		},
+		Want: `scheme s3:// cannot be fetched by this build`},
 }
+
+// settings replaces old with new in inventory.cue.
+func settings(old, new string) func(map[string]string) map[string]string {
+	return func(f map[string]string) map[string]string {
+		return map[string]string{"inventory.cue": replace(f, "inventory.cue", old, new)}
+	}
+}
+
+const prodTarget = `"prod-local": {stage: "production", kind: "local", path: "production", onDrift: "heal"}`
 
 // Promote is the change every Break rides with: churn-predictor 1.5.0 to
 // staging.
