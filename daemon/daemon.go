@@ -298,6 +298,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		return d.fail(ResultError, rev, err)
 	}
 	log.Info("applying")
+	ropts.Deployments = d.deployments(ctx, inv)
 	res, err := reconciler.Apply(actx, v, ropts)
 	if err == nil || errors.Is(err, reconciler.ErrRefused) || errors.Is(err, reconciler.ErrTargetFailed) {
 		// Apply recorded its audit entries; an I/O error on the state
@@ -309,6 +310,13 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	d.mu.Lock()
 	d.st.result = res
 	d.mu.Unlock()
+	if res != nil {
+		for _, tp := range res.Targets {
+			if tp.DeploymentError != "" {
+				log.Warn("github deployment", "target", tp.Target, "error", maskURL(tp.DeploymentError))
+			}
+		}
+	}
 	switch {
 	case err == nil:
 		for _, tp := range res.Targets {
@@ -432,6 +440,22 @@ func (d *Daemon) driftTick(ctx context.Context) {
 	d.st.drift, d.st.monitors, d.st.prs = rep, mons, outs
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
+}
+
+// deployments returns the hook that records applies as GitHub deployments
+// when the inventory asks for them (github: deployments: true) and Forge
+// is set; nil otherwise, or when GitHub cannot be reached (logged).
+func (d *Daemon) deployments(ctx context.Context, inv *inventory.Inventory) reconciler.Deployments {
+	if g := inv.Settings.GitHub; g == nil || !g.Deployments || d.opts.Forge == nil {
+		return nil
+	}
+	fc, err := d.opts.Forge(ctx, inv)
+	if err != nil {
+		d.log.Warn("github deployments", "error", maskURL(err.Error()))
+		return nil
+	}
+	// A local path's work tree is no commit: its applies are not recorded.
+	return reconciler.GitHubDeployments(fc, "")
 }
 
 // remediate answers drift and monitor findings with pull requests.

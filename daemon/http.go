@@ -59,6 +59,8 @@ type Finding struct {
 	File    string `json:"file,omitempty"`
 	Line    int    `json:"line,omitempty"`
 	Message string `json:"message"`
+	// DecideAt is, for a monitor-pending, when its window will be full.
+	DecideAt *time.Time `json:"decideAt,omitempty"`
 }
 
 // Status returns what the daemon knows now.
@@ -100,7 +102,7 @@ func (d *Daemon) Status() Status {
 		}
 	}
 	for _, f := range st.monitors {
-		s.Findings = append(s.Findings, Finding{Kind: f.Kind, Model: f.Model, Message: f.Monitor + ": " + f.Message})
+		s.Findings = append(s.Findings, Finding{Kind: f.Kind, Model: f.Model, Message: f.Monitor + ": " + f.Message, DecideAt: f.DecideAt})
 	}
 	return s
 }

@@ -183,6 +183,15 @@ func toPR(p *github.PullRequest) PR {
 	return out
 }
 
+// fromPR is the part of a go-github pull request that Propose reads.
+func fromPR(p PR) *github.PullRequest {
+	out := &github.PullRequest{Number: &p.Number, HTMLURL: &p.URL, Body: &p.Body, Title: &p.Title}
+	for _, l := range p.Labels {
+		out.Labels = append(out.Labels, &github.Label{Name: github.String(l)})
+	}
+	return out
+}
+
 // statusCode returns the HTTP status of a go-github error, 0 when none.
 func statusCode(err error) int {
 	var er *github.ErrorResponse
@@ -358,6 +367,29 @@ func (c *Client) listComments(ctx context.Context, number int) ([]*github.IssueC
 	}
 }
 
+// UpsertCommentKeyed is UpsertComment for a body that changes with the
+// clock: key names the body's substance (e.g. a hash of its evidence) and
+// is appended as a hidden line; a comment holding marker and key is left
+// as it is, whatever the rest of its body says.
+func (c *Client) UpsertCommentKeyed(ctx context.Context, number int, marker, key, body string) (err error) {
+	defer func() { err = c.mask(err) }()
+	if marker == "" || key == "" {
+		return errors.New("upsert comment: empty marker or key")
+	}
+	keyLine := "<!-- cairn:key " + key + " -->"
+	body = MaskToken(body, c.token)
+	if !strings.Contains(body, marker) {
+		body = marker + "\n" + body
+	}
+	if r := []rune(body); len(r)+1+len(keyLine) >= maxCommentChars {
+		const note = "\n\n… (truncated)"
+		body = string(r[:maxCommentChars-2-len(keyLine)-len([]rune(note))]) + note
+	}
+	body += "\n" + keyLine
+	_, err = c.upsertCommentIf(ctx, number, marker, body, func(old string) bool { return strings.Contains(old, keyLine) })
+	return err
+}
+
 // UpsertComment keeps one comment containing marker on issue or pull
 // request number: it edits that comment in place, or creates it. The marker
 // is put in front of body when body lacks it, and the body is trimmed under
@@ -379,6 +411,12 @@ func (c *Client) UpsertComment(ctx context.Context, number int, marker, body str
 // upsertComment is UpsertComment without masking; it reports whether it
 // wrote.
 func (c *Client) upsertComment(ctx context.Context, number int, marker, body string) (bool, error) {
+	return c.upsertCommentIf(ctx, number, marker, body, func(old string) bool { return old == body })
+}
+
+// upsertCommentIf is upsertComment where same decides whether the found
+// comment's body needs no write.
+func (c *Client) upsertCommentIf(ctx context.Context, number int, marker, body string, same func(old string) bool) (bool, error) {
 	const tries = 3
 	for try := 1; ; try++ {
 		cs, err := c.listComments(ctx, number)
@@ -393,7 +431,7 @@ func (c *Client) upsertComment(ctx context.Context, number int, marker, body str
 			}
 		}
 		if found != nil {
-			if found.GetBody() == body {
+			if same(found.GetBody()) {
 				return false, nil
 			}
 			if _, _, err := c.gh.Issues.EditComment(ctx, c.owner, c.repo, found.GetID(), &github.IssueComment{Body: &body}); err != nil {

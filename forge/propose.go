@@ -63,6 +63,17 @@ type Proposal struct {
 	// Author is the commit author and committer; an empty name or e-mail
 	// gets Cairn's, a zero time gets the current time.
 	Author object.Signature
+	// Evidence, when not empty, stands for Body in the content hash: the
+	// finding as a reviewer reads it, without the clock (window times,
+	// sample timestamps). A body that differs only in those then writes
+	// nothing; new evidence changes Evidence and edits the body once.
+	Evidence string
+	// Listed says that Open is what OpenPRs returned for Branch earlier in
+	// the same cycle (nil: none was open), so that Propose does not list
+	// the pull requests again.
+	Listed bool
+	// Open is the open pull request from Branch when Listed.
+	Open *PR
 }
 
 // Outcome says what Propose did.
@@ -78,14 +89,19 @@ var (
 )
 
 // ContentHash returns the hash that identifies the proposal's content
-// ("sha256:<hex>"): title, body, message and files. Base, labels and
-// author are not part of it.
+// ("sha256:<hex>"): title, message, files and Evidence (Body when Evidence
+// is empty). Base, labels and author are not part of it.
 func (p Proposal) ContentHash() string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s\n", len(s), s) }
 	field(p.CommitHash())
 	field(p.Title)
-	field(p.Body)
+	if p.Evidence != "" {
+		field("evidence")
+		field(p.Evidence)
+	} else {
+		field(p.Body)
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -175,7 +191,8 @@ func GitAuth(url, token string) transport.AuthMethod {
 }
 
 // Propose makes the proposal a pull request from p.Branch into p.Base,
-// idempotently. It reads origin's branches, then:
+// idempotently. It reads origin's branches and, unless p.Listed, the open
+// pull request from p.Branch, then:
 //   - no open pull request from the branch: builds one commit on the base
 //     tip (in repo's object store; the work tree and HEAD are not touched),
 //     pushes it to origin as refs/heads/<Branch> and opens the pull request
@@ -184,7 +201,8 @@ func GitAuth(url, token string) transport.AuthMethod {
 //   - an open pull request whose branch tip Cairn did not make: no push, a
 //     sticky comment saying so ("commented").
 //   - an open pull request of the same content hash (body marker and commit
-//     trailer): no write at all ("unchanged").
+//     trailer): no write at all ("unchanged"). With p.Evidence, a body
+//     that differs only in what Evidence leaves out keeps the old body.
 //   - otherwise: a fresh commit force-pushed over Cairn's own, and the pull
 //     request's title and body edited ("updated").
 func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) (_ Outcome, err error) {
@@ -246,9 +264,14 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 	}
 	ours := headTip.IsZero() || tipHash != ""
 
-	pr, err := c.openPRForHead(ctx, p.Branch)
-	if err != nil {
-		return Outcome{}, err
+	var pr *github.PullRequest
+	switch {
+	case p.Listed && p.Open != nil:
+		pr = fromPR(*p.Open)
+	case !p.Listed:
+		if pr, err = c.openPRForHead(ctx, p.Branch); err != nil {
+			return Outcome{}, err
+		}
 	}
 
 	if pr != nil {

@@ -267,7 +267,7 @@ func withConfig(v cue.Value, targets map[string]schema.Target) map[string]schema
 	for name, t := range targets {
 		var cfg map[string]any
 		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
-			for _, k := range []string{"stage", "kind", "onDrift"} {
+			for _, k := range []string{"stage", "kind", "onDrift", "url"} {
 				delete(cfg, k)
 			}
 			t.Config = cfg

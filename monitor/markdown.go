@@ -82,6 +82,52 @@ func Markdown(r Result) string {
 	return b.String()
 }
 
+// Evidence returns the evidence of r as a reviewer reads it, without the
+// clock: the monitor (model, name, query, source, stage, action, kind), its
+// bound and duration, the decision (breached, pending or not), the
+// reported series, the breaching series, and the window's extreme values
+// nearest the bound (the margin of a breach). Window times, sample
+// timestamps and the last value are left out, so the same breach evaluated
+// a minute later gives the same text; values that move the margin, or
+// another series breaching, change it.
+func Evidence(r Result) string {
+	m := r.Monitor
+	state := "not breached"
+	switch {
+	case r.Breached:
+		state = "breached"
+	case r.Pending:
+		state = "pending"
+	}
+	bnd := r.Bound
+	if bnd == "" {
+		bnd = bound(m)
+	}
+	lines := []string{
+		"monitor " + m.Model + "/" + m.Name,
+		"query " + strings.TrimSpace(m.Query),
+		"source " + m.Source, "stage " + m.Stage, "action " + m.Action, "kind " + m.Kind,
+		"bound " + bnd + " for " + duration(m.For),
+		"state " + state,
+		"series " + r.Series,
+		fmt.Sprintf("series count %d", r.SeriesCount),
+		"breaching " + strings.Join(r.Breaching, " "),
+	}
+	if len(r.Samples) > 0 {
+		lo, hi := r.Samples[0].Value, r.Samples[0].Value
+		for _, s := range r.Samples {
+			lo, hi = min(lo, s.Value), max(hi, s.Value)
+		}
+		if m.Max != nil {
+			lines = append(lines, "min "+num(lo))
+		}
+		if m.Min != nil {
+			lines = append(lines, "max "+num(hi))
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // code renders s as an inline code span that survives a table cell.

@@ -49,6 +49,17 @@ type Result struct {
 	Bound string
 	// Observed summarises the reported series, e.g. "last 0.82, max 0.85 over 30m".
 	Observed string
+	// Pending is true, when no series is breached, for a series that is
+	// out of bounds from some instant inside the window to its end — the
+	// breach began, or the series' samples begin, after the window
+	// started — so that it is not decided yet. The reported series is then
+	// the pending one that is decided first.
+	Pending bool
+	// PendingSince is when the pending series' run of out-of-bounds samples
+	// began, and DecideAt is PendingSince + For: the first evaluation
+	// whose window the run can fill, when it will be breached if the
+	// series stays out of bounds.
+	PendingSince, DecideAt time.Time
 }
 
 // Sample is one value of a series at one time.

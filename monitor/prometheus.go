@@ -78,6 +78,20 @@ func (p *Prometheus) Evaluate(ctx context.Context, m Monitor, now time.Time) (Re
 			r.Breaching = append(r.Breaching, s.labels)
 		}
 	}
+	if !r.Breached {
+		// Not decided yet: a series out of bounds at the end of the window
+		// since an instant inside it.
+		for _, s := range all {
+			since, ok := pendingRun(m, s.samples, start, now, step)
+			if ok && (!r.Pending || since.Before(r.PendingSince)) {
+				r.Pending, r.PendingSince = true, since
+				report, reportCovered = s, covered(s.samples, start, now, step)
+			}
+		}
+		if r.Pending {
+			r.DecideAt = r.PendingSince.Add(m.For)
+		}
+	}
 	r.Covered = reportCovered
 	r.Samples = report.samples
 	r.Series = report.labels
@@ -131,6 +145,30 @@ func covered(samples []Sample, start, end time.Time, step time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// pendingRun returns the start of the trailing run of out-of-bounds samples
+// when it reaches the end of [start, end] (as covered allows) and began
+// after the window's start; ok is false otherwise.
+func pendingRun(m Monitor, samples []Sample, start, end time.Time, step time.Duration) (since time.Time, ok bool) {
+	n := len(samples)
+	if n == 0 {
+		return time.Time{}, false
+	}
+	tol := step / 4
+	lastPoint := start.Add(end.Sub(start) / step * step)
+	if samples[n-1].Time.Before(lastPoint.Add(-step-tol)) || !outOfBounds(m, samples[n-1].Value) {
+		return time.Time{}, false
+	}
+	k := n - 1
+	for k > 0 && outOfBounds(m, samples[k-1].Value) && samples[k].Time.Sub(samples[k-1].Time) <= 2*step+tol {
+		k--
+	}
+	since = samples[k].Time
+	if !since.After(start.Add(step + tol)) {
+		return time.Time{}, false // the run fills the window: covered, so breached or not at all
+	}
+	return since, true
 }
 
 type series struct {

@@ -121,6 +121,9 @@ func TestEvaluate(t *testing.T) {
 		breaching   []string
 		seriesCount int
 		observed    string
+		// pendingAgo is how long before now a pending run began (on the
+		// query's step grid); zero when the result is not pending.
+		pendingAgo time.Duration
 	}{
 		{
 			name: "below min longer than for", query: `model_accuracy{model="low-long"}`, min: ptr(0.9), forDur: 30 * time.Minute,
@@ -131,7 +134,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "below min for less than for", query: `model_accuracy{model="low-short"}`, min: ptr(0.9), forDur: 30 * time.Minute,
 			covered: true, series: `model_accuracy{model="low-short"}`, seriesCount: 1,
-			observed: "last 0.8, max 0.95 over 30m",
+			observed: "last 0.8, max 0.95 over 30m", pendingAgo: 9 * time.Minute,
 		},
 		{
 			name: "inside bounds", query: `model_accuracy{model="ok"}`, min: ptr(0.9), max: ptr(1), forDur: 15 * time.Minute,
@@ -141,7 +144,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "one sample back in bounds", query: `model_accuracy{model="dip"}`, min: ptr(0.9), forDur: 30 * time.Minute,
 			covered: true, series: `model_accuracy{model="dip"}`, seriesCount: 1,
-			observed: "last 0.5, max 0.91 over 30m",
+			observed: "last 0.5, max 0.91 over 30m", pendingAgo: 13*time.Minute + 30*time.Second,
 		},
 		{
 			name: "series stopped reporting", query: `model_accuracy{model="stopped"}`, min: ptr(0.9), forDur: 30 * time.Minute,
@@ -149,11 +152,11 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name: "series started inside the window", query: `model_accuracy{model="late"}`, min: ptr(0.9), forDur: 30 * time.Minute,
-			series: `model_accuracy{model="late"}`, seriesCount: 1,
+			series: `model_accuracy{model="late"}`, seriesCount: 1, pendingAgo: 9 * time.Minute,
 		},
 		{
 			name: "series with a hole", query: `model_accuracy{model="gap"}`, min: ptr(0.9), forDur: 45 * time.Minute,
-			series: `model_accuracy{model="gap"}`, seriesCount: 1,
+			series: `model_accuracy{model="gap"}`, seriesCount: 1, pendingAgo: 13*time.Minute + 30*time.Second,
 		},
 		{
 			name: "latency above max", query: `latency_p99_seconds{model="ranker"}`, max: ptr(0.5), forDur: 30 * time.Minute,
@@ -164,7 +167,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "latency above max for less than for", query: `latency_p99_seconds{model="ranker"}`, max: ptr(0.5), forDur: time.Hour,
 			covered: true, series: `latency_p99_seconds{model="ranker"}`, seriesCount: 1,
-			observed: "last 0.6, min 0.4 over 1h",
+			observed: "last 0.6, min 0.4 over 1h", pendingAgo: 42 * time.Minute,
 		},
 		{
 			name: "multi-series, one breaching", query: `feature_drift{model="m"}`, max: ptr(0.2), forDur: 30 * time.Minute,
@@ -174,8 +177,8 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name: "multi-series, none breaching", query: `feature_drift{feature=~"a|c"}`, max: ptr(0.2), forDur: 30 * time.Minute,
-			covered: true, series: `feature_drift{feature="a",model="m"}`, seriesCount: 2,
-			observed: "last 0.1, min 0.1 over 30m",
+			covered: true, series: `feature_drift{feature="c",model="m"}`, seriesCount: 2,
+			observed: "last 0.5, min 0.1 over 30m", pendingAgo: 9 * time.Minute,
 		},
 		{
 			name: "multi-series, two breaching over a short window", query: `feature_drift`, max: ptr(0.2), forDur: 5 * time.Minute,
@@ -201,6 +204,11 @@ func TestEvaluate(t *testing.T) {
 			assert.Equal(t, tt.series, r.Series)
 			assert.Equal(t, tt.breaching, r.Breaching)
 			assert.Equal(t, tt.seriesCount, r.SeriesCount)
+			assert.Equal(t, tt.pendingAgo != 0, r.Pending, "pending since %s", r.PendingSince)
+			if tt.pendingAgo != 0 {
+				assert.Equal(t, now.Add(-tt.pendingAgo).UTC(), r.PendingSince.UTC())
+				assert.Equal(t, r.PendingSince.Add(tt.forDur), r.DecideAt)
+			}
 			if tt.observed != "" {
 				assert.Equal(t, tt.observed, r.Observed)
 			} else {

@@ -108,7 +108,13 @@ func (r *applyRun) apply(ctx context.Context) error {
 			r.res.Targets = append(r.res.Targets, tp)
 			continue
 		}
+		end := r.beginDeployment(ctx, b, desired, st[b.Name], &tp)
 		cs, err := b.Driver.Apply(ctx, rev, desired, open)
+		if end != nil {
+			if derr := end(ctx, err); derr != nil {
+				tp.DeploymentError = oneLine(derr.Error())
+			}
+		}
 		ts := st[b.Name]
 		ts.LastAttemptedRevision = rev
 		result := "applied"
@@ -151,6 +157,25 @@ func (r *applyRun) apply(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrTargetFailed, errors.Join(failed...))
 	}
 	return nil
+}
+
+// beginDeployment tells opts.Deployments of the apply to b, when there is
+// one and the target has not applied this revision yet (one deployment per
+// target and revision), and returns the function to call after the apply;
+// nil when there is nothing to record or the record failed (tp says why).
+func (r *applyRun) beginDeployment(ctx context.Context, b Binding, desired []target.Model, ts TargetState, tp *TargetPlan) func(context.Context, error) error {
+	rev := r.inv.Source.Revision
+	if r.opts.Deployments == nil || ts.LastAppliedRevision == rev {
+		return nil
+	}
+	end, err := r.opts.Deployments.Begin(ctx, Deployment{
+		Target: b.Name, Stage: b.Stage, Revision: rev, URL: r.inv.Settings.Targets[b.Name].URL, Models: desired,
+	})
+	if err != nil {
+		tp.DeploymentError = oneLine(err.Error())
+		return nil
+	}
+	return end
 }
 
 // recordRefusal records the attempt on every drivable target and one audit

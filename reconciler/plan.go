@@ -57,6 +57,9 @@ type TargetPlan struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Error is why planning or applying this target failed.
 	Error string `json:"error,omitempty"`
+	// DeploymentError is why the apply could not be recorded through
+	// Options.Deployments (one line); the apply itself is not affected.
+	DeploymentError string `json:"deploymentError,omitempty"`
 }
 
 // String returns a header line "target <name> (<stage>, <kind>)" and the

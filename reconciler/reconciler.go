@@ -43,6 +43,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock for the audit log; nil means time.Now.
 	Now func() time.Time
+	// Deployments, when set, is told of every apply of a new revision to a
+	// target (GitHubDeployments records them on GitHub); its failures are
+	// reported per target and never stop or undo an apply.
+	Deployments Deployments
 }
 
 func (o *Options) now() time.Time {

@@ -30,6 +30,12 @@ const (
 	// error answer, no data, an unknown source or an invalid monitor). It is
 	// never remediated.
 	KindMonitorError = "monitor-error"
+	// KindMonitorPending: a monitor is out of bounds but not for a full
+	// window yet — the breach began inside the window, or the version the
+	// stage pins entered it after the window started, so earlier samples
+	// judge another version. DecideAt says when a full window will have
+	// passed. It opens no pull request and does not fail `cairn drift`.
+	KindMonitorPending = "monitor-pending"
 )
 
 // DefaultStage is the stage a monitor watches when it names none.
@@ -51,7 +57,10 @@ type Finding struct {
 	Bound    string       `json:"bound,omitempty"`
 	Observed string       `json:"observed,omitempty"`
 	Window   [2]time.Time `json:"window"`
-	Message  string       `json:"message"`
+	// DecideAt is, for a monitor-pending, when the window will be full:
+	// the monitor is then breached if it stays out of bounds.
+	DecideAt *time.Time `json:"decideAt,omitempty"`
+	Message  string     `json:"message"`
 	// Result is the full evaluation of a breach (samples included).
 	Result monitor.Result `json:"-"`
 	// Err is the cause of a monitor-error.
@@ -83,9 +92,11 @@ func Sources(settings schema.Settings, defaultURL string, client *http.Client) m
 
 // Evaluate evaluates, at now, the monitors of every valid model of inv that
 // is not retired, in model and monitor name order, and returns the findings:
-// a monitor-breach per breached monitor and a monitor-error per monitor that
-// could not be evaluated. A monitor that holds gives no finding. The error
-// is for a cancelled ctx only.
+// a monitor-breach per breached monitor, a monitor-pending per monitor out
+// of bounds for less than a full window (or breached over a window that
+// began before the stage's version was pinned, as git history says), and a
+// monitor-error per monitor that could not be evaluated. A monitor that
+// holds gives no finding. The error is for a cancelled ctx only.
 func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sources, now time.Time) ([]Finding, error) {
 	out := []Finding{}
 	for _, m := range inv.Models {
@@ -96,7 +107,7 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sou
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if f, ok := evaluateOne(ctx, m, name, sources, now); ok {
+			if f, ok := evaluateOne(ctx, inv, m, name, sources, now); ok {
 				out = append(out, f)
 			}
 		}
@@ -129,7 +140,7 @@ func Monitor(model, name string, sm schema.Monitor) (monitor.Monitor, error) {
 	return mon, nil
 }
 
-func evaluateOne(ctx context.Context, m *inventory.Model, name string, sources monitor.Sources, now time.Time) (Finding, bool) {
+func evaluateOne(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, name string, sources monitor.Sources, now time.Time) (Finding, bool) {
 	sm := m.Monitors[name]
 	mon, err := Monitor(m.Name, name, sm)
 	f := Finding{
@@ -157,14 +168,43 @@ func evaluateOne(ctx context.Context, m *inventory.Model, name string, sources m
 		}
 		return fail(err)
 	}
-	if !res.Breached {
+	f.Result, f.Bound, f.Observed, f.Window = res, res.Bound, res.Observed, res.Window
+	pending := func(since, decide time.Time, why string) (Finding, bool) {
+		f.Kind, f.DecideAt = KindMonitorPending, &decide
+		f.Result.Breached, f.Result.Pending, f.Result.PendingSince, f.Result.DecideAt = false, true, since, decide
+		f.Message = fmt.Sprintf("%s out of bounds (%s) on %s %s %s; decided at %s; action %s",
+			orDash(res.Series), res.Bound, f.Stage, orDash(f.Version), why, stamp(decide), mon.Action)
+		return f, true
+	}
+	switch {
+	case res.Breached:
+		// Evidence from before the current pin does not judge the version.
+		if pinned := pinnedAt(ctx, inv, m.Name, mon.Stage, f.Version); pinned.After(res.Window[0]) {
+			return pending(pinned, pinned.Add(mon.For),
+				fmt.Sprintf("for the whole window, but %s entered %s at %s, after the window started", f.Version, f.Stage, stamp(pinned)))
+		}
+	case res.Pending:
+		return pending(res.PendingSince, res.DecideAt, fmt.Sprintf("since %s, less than %s", stamp(res.PendingSince), mon.For))
+	default:
 		return Finding{}, false
 	}
-	f.Kind, f.Result = KindMonitorBreach, res
-	f.Bound, f.Observed, f.Window = res.Bound, res.Observed, res.Window
+	f.Kind = KindMonitorBreach
 	f.Message = fmt.Sprintf("%s out of bounds (%s) for %s on %s %s: %s; action %s",
 		orDash(res.Series), res.Bound, mon.For, f.Stage, orDash(f.Version), res.Observed, mon.Action)
 	return f, true
+}
+
+// pinnedAt returns when version entered model's stage, as PreviousVersion
+// reads git history; zero when it cannot tell (no repository, no history).
+func pinnedAt(ctx context.Context, inv *inventory.Inventory, model, stage, version string) time.Time {
+	if version == "" || inv == nil || inv.Source == nil || inv.Source.Repo == nil {
+		return time.Time{}
+	}
+	prev, err := PreviousVersion(ctx, inv, model, stage, version)
+	if err != nil && !errors.Is(err, ErrNoPrevious) {
+		return time.Time{}
+	}
+	return prev.PinnedAt
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -2,6 +2,8 @@ package remedy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,8 +114,11 @@ func Branch(kind, model string) string { return BranchPrefix + kind + "/" + mode
 // Remediate answers in with pull requests through fc, one per branch, in
 // branch order, then closes the open pull requests from cairn/rollback/*,
 // cairn/retrain/* (and cairn/pin/* when in.TargetsObserved) whose finding no
-// longer holds. A model with a monitor-error keeps its pull requests open,
-// since nothing is known. Per-branch failures are in the outcomes (Err);
+// longer holds. A model with a monitor-error or a monitor-pending keeps
+// its pull requests open, since nothing is decided. A finding whose
+// evidence (monitor.Evidence, the decision, the target observations) is
+// unchanged writes nothing, however much later it is seen; the pull
+// requests are listed once per call. Per-branch failures are in the outcomes (Err);
 // the error is for a failure before any branch is handled (listing the open
 // pull requests, a cancelled ctx).
 func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, in Input, opts Options) ([]Outcome, error) {
@@ -145,7 +150,8 @@ func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, 
 	var notify []Finding
 	for _, f := range in.Findings {
 		switch {
-		case f.Kind == KindMonitorError:
+		case f.Kind == KindMonitorError, f.Kind == KindMonitorPending:
+			// Nothing is decided: the model's pull requests stay as they are.
 			unknown[f.Model] = true
 		case f.Kind != KindMonitorBreach:
 		case f.Action == BranchRollback || f.Action == BranchRetrain:
@@ -231,6 +237,11 @@ type run struct {
 
 func (r *run) propose(ctx context.Context, o Outcome, p forge.Proposal) Outcome {
 	p.Base = r.base
+	open, ok := r.open[p.Branch]
+	p.Listed = true
+	if ok {
+		p.Open = &open
+	}
 	if r.repo == nil {
 		o.Action, o.Err = ActionFailed, errors.New("no git repository to push from")
 		return o
@@ -296,11 +307,12 @@ func (r *run) rollback(ctx context.Context, branch string, fs []Finding) Outcome
 		f.Model, f.Stage, f.Version, prev.Version, short(prev.Commit), monitorsBreached(fs))
 	evidence(&body, fs)
 	return r.propose(ctx, o, forge.Proposal{
-		Branch:  branch,
-		Title:   title,
-		Body:    body.String(),
-		Message: title + "\n\n" + monitorsBreached(fs) + ".",
-		Files:   map[string][]byte{file: content},
+		Branch:   branch,
+		Title:    title,
+		Body:     body.String(),
+		Evidence: evidenceKey(fmt.Sprintf("rollback %s %s from %s to %s at %s", f.Model, f.Stage, f.Version, prev.Version, prev.Commit), fs),
+		Message:  title + "\n\n" + monitorsBreached(fs) + ".",
+		Files:    map[string][]byte{file: content},
 	})
 }
 
@@ -337,11 +349,12 @@ func (r *run) retrain(ctx context.Context, branch string, fs []Finding) Outcome 
 		f.Model, orDash(f.Version), f.Stage, DispatchEvent, monitorsBreached(fs), inventory.ModelsDir+"/"+f.Model+"/"+RetrainFile)
 	evidence(&body, fs)
 	return r.propose(ctx, o, forge.Proposal{
-		Branch:  branch,
-		Title:   title,
-		Body:    body.String(),
-		Message: title + "\n\n" + monitorsBreached(fs) + ".",
-		Files:   map[string][]byte{inventory.ModelsDir + "/" + f.Model + "/" + RetrainFile: retrainCUE(fs)},
+		Branch:   branch,
+		Title:    title,
+		Body:     body.String(),
+		Evidence: evidenceKey(fmt.Sprintf("retrain %s %s %s", f.Model, f.Stage, f.Version), fs),
+		Message:  title + "\n\n" + monitorsBreached(fs) + ".",
+		Files:    map[string][]byte{inventory.ModelsDir + "/" + f.Model + "/" + RetrainFile: retrainCUE(fs)},
 	})
 }
 
@@ -416,7 +429,8 @@ func (r *run) notify(ctx context.Context, f Finding) (Outcome, bool) {
 		var body strings.Builder
 		fmt.Fprintf(&body, "%s\nMonitor `%s` of **%s** is out of bounds (action notify).\n\n", notifyMarker(f), f.Monitor, f.Model)
 		body.WriteString(monitor.Markdown(f.Result))
-		if err := r.fc.UpsertComment(ctx, p.Number, notifyMarker(f), body.String()); err != nil {
+		key := sha256.Sum256([]byte(monitor.Evidence(f.Result)))
+		if err := r.fc.UpsertCommentKeyed(ctx, p.Number, notifyMarker(f), "sha256:"+hex.EncodeToString(key[:]), body.String()); err != nil {
 			o.Action, o.Err = ActionFailed, err
 		}
 		return o, true
@@ -452,6 +466,17 @@ func monitorsBreached(fs []Finding) string {
 		return "monitor " + names[0] + " was out of bounds for its whole window"
 	}
 	return "monitors " + strings.Join(names, ", ") + " were out of bounds for their whole windows"
+}
+
+// evidenceKey is what a drift pull request's hash covers instead of its
+// body: the decision and, per finding, monitor.Evidence — no clock.
+func evidenceKey(decision string, fs []Finding) string {
+	var b strings.Builder
+	b.WriteString(decision + "\n")
+	for _, f := range fs {
+		b.WriteString(monitor.Evidence(f.Result))
+	}
+	return b.String()
 }
 
 func evidence(b *strings.Builder, fs []Finding) {

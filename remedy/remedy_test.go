@@ -54,6 +54,13 @@ func metrics() string {
 		}
 		return 0.7
 	})
+	// steady: 0.8 for the first hour, then worse, 0.7.
+	series("model_accuracy", "steady", func(i int) float64 {
+		if i < 60 {
+			return 0.8
+		}
+		return 0.7
+	})
 	// drifty: feature drift above 0.2 all along.
 	series("model_psi", "drifty", func(int) float64 { return 0.35 })
 	for n := range 20 {
@@ -257,9 +264,13 @@ func TestDriftPRs(t *testing.T) {
 		now := t0.Add(45 * time.Minute)
 
 		// 1. Below min for longer than `for`: one rollback PR; churn, below
-		// for 10 of 30 minutes, gets nothing.
+		// for 10 of 30 minutes, is pending until 11:06 (its first sample
+		// out of bounds on the 90s query grid is 10:36) and gets nothing.
 		fs, outs := e.run(t, now, prom)
-		assert.Equal(t, []string{"monitor-breach fraud/accuracy"}, kinds(fs))
+		assert.Equal(t, []string{"monitor-pending churn/accuracy", "monitor-breach fraud/accuracy"}, kinds(fs))
+		require.NotNil(t, fs[0].DecideAt)
+		assert.Equal(t, t0.Add(66*time.Minute), *fs[0].DecideAt)
+		assert.Contains(t, fs[0].Message, "since 2026-03-01T10:36:00Z, less than 30m0s; decided at 2026-03-01T11:06:00Z")
 		assert.Equal(t, map[string]string{"cairn/rollback/fraud": forge.ActionCreated}, actions(outs))
 		prs := e.gh.PRs()
 		require.Len(t, prs, 1)
@@ -292,18 +303,19 @@ func TestDriftPRs(t *testing.T) {
 		assert.Equal(t, writes, e.gh.Writes())
 		require.Len(t, e.gh.PRs(), 1)
 
-		// New evidence (a later window): the same PR is updated, its body
-		// only: the fix is the same, so the branch is not force-pushed.
+		// The same evidence in a later window (the values cycle 0.80–0.84,
+		// the margin stays max 0.84): nothing is written, and the body keeps
+		// the window it was written with.
 		tip := e.remote.Branches(t)["cairn/rollback/fraud"]
 		writes = e.gh.Writes()
 		_, outs = e.run(t, now.Add(5*time.Minute), prom)
-		assert.Equal(t, map[string]string{"cairn/rollback/fraud": forge.ActionUpdated}, actions(outs))
+		assert.Equal(t, map[string]string{"cairn/rollback/fraud": forge.ActionUnchanged}, actions(outs))
 		prs = e.gh.PRs()
 		require.Len(t, prs, 1)
-		assert.Contains(t, prs[0].Body, "2026-03-01T10:50:00Z")
+		assert.Contains(t, prs[0].Body, "2026-03-01T10:45:00Z")
 		assert.Equal(t, "open", prs[0].State)
 		assert.Equal(t, tip, e.remote.Branches(t)["cairn/rollback/fraud"], "no push")
-		assert.Equal(t, writes+1, e.gh.Writes(), "one edit of the pull request")
+		assert.Equal(t, writes, e.gh.Writes())
 
 		// Recovered: the PR is closed with a comment.
 		fs, outs = e.run(t, t0.Add(110*time.Minute), prom)
@@ -406,6 +418,9 @@ func TestDriftPRs(t *testing.T) {
 		e.run(t, now, "")
 		assert.Equal(t, writes, e.gh.Writes())
 		assert.Len(t, e.gh.Comments(), 1)
+		// Minutes later the comment's table would differ, its evidence not.
+		e.run(t, now.Add(3*time.Minute), "")
+		assert.Equal(t, writes, e.gh.Writes())
 	})
 
 	t.Run("pin to what a target runs", func(t *testing.T) {

@@ -131,10 +131,12 @@ type Settings struct {
 // Target is a deployment target. Driver settings beyond the common fields
 // are kept in Config, as decoded JSON.
 type Target struct {
-	Stage   string         `json:"stage"`
-	Kind    string         `json:"kind"`
-	OnDrift string         `json:"onDrift"`
-	Config  map[string]any `json:"-"`
+	Stage   string `json:"stage"`
+	Kind    string `json:"kind"`
+	OnDrift string `json:"onDrift"`
+	// URL is where the target serves its models, if it says.
+	URL    string         `json:"url,omitempty"`
+	Config map[string]any `json:"-"`
 }
 
 // Approval is how many approvals a stage change needs and from whom.
@@ -165,6 +167,8 @@ type Source struct {
 type GitHub struct {
 	Repository string `json:"repository"`
 	Base       string `json:"base"`
+	// Deployments records each apply to a target as a GitHub deployment.
+	Deployments bool `json:"deployments"`
 }
 
 // Rule is a per-rule override of inventory.cue.

@@ -53,10 +53,12 @@ func runApply(ctx context.Context, opts *applyOptions) error {
 	if err != nil {
 		return err
 	}
+	ropts.Deployments = deployments(ctx, v.Inventory, envGitHub(v.Inventory), "", opts.stderr)
 	res, err := reconciler.Apply(ctx, v, ropts)
 	if res == nil {
 		return targetErr(err)
 	}
+	printDeploymentErrors(opts.stderr, res.Targets)
 	if opts.format == "json" {
 		if jerr := writeJSON(opts.stdout, res); jerr != nil {
 			return jerr

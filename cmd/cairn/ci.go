@@ -508,10 +508,21 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	}
 	var runErr error
 	if doApply {
+		conn := githubConn{apiURL: opts.apiURL, token: opts.token, repository: opts.repository}
+		if g := inv.Settings.GitHub; conn.repository == "" && g != nil {
+			conn.repository = g.Repository
+		}
+		// The checkout is the pushed commit: the event's after, else GITHUB_SHA.
+		ref := ev.After
+		if ref == "" {
+			ref = opts.sha
+		}
+		ropts.Deployments = deployments(ctx, inv, conn, ref, opts.stderr)
 		res, err := reconciler.Apply(ctx, v, ropts)
 		if res == nil {
 			return targetErr(err)
 		}
+		printDeploymentErrors(opts.stderr, res.Targets)
 		for _, f := range res.Findings {
 			fmt.Fprintln(opts.stderr, f)
 		}

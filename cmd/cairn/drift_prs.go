@@ -168,7 +168,16 @@ func printDriftPRs(stdout, _ io.Writer, mr *driftPRsReport) {
 }
 
 // findings reports whether the monitor part found anything that makes
-// drift exit 1: findings or failed pull requests.
+// drift exit 1: findings other than monitor-pending, or failed pull
+// requests.
 func (mr *driftPRsReport) findings() bool {
-	return mr != nil && (len(mr.Monitors) > 0 || mr.failed > 0)
+	if mr == nil {
+		return false
+	}
+	for _, f := range mr.Monitors {
+		if f.Kind != remedy.KindMonitorPending {
+			return true
+		}
+	}
+	return mr.failed > 0
 }

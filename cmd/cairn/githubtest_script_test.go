@@ -27,9 +27,10 @@ import (
 //	github-pr HEAD BASE                open a pull request from branch HEAD into BASE (number 1, 2, ...)
 //	github-review N USER STATE SHA     submit a review on pull request N
 //	github-team ORG SLUG USER...       add users to the team ORG/SLUG
-//	github-state status|statuses|comments|writes|prs
-//	                                   print the latest status, every status, the comments, the write count
-//	                                   or the pull requests ("#N STATE HEAD -> BASE: TITLE", by number)
+//	github-state status|statuses|comments|writes|prs|deployments
+//	                                   print the latest status, every status, the comments, the write count,
+//	                                   the pull requests ("#N STATE HEAD -> BASE: TITLE", by number) or the
+//	                                   deployments ("ENV REF: STATE... [URL]" and the payload, oldest first)
 //	git-serve                          start a smart-HTTP git remote; sets REMOTE to its URL
 //	git-sha VAR REV                    set VAR to the sha of REV in the current directory
 //	expand SRC DST                     copy SRC to DST, expanding $VARS
@@ -156,7 +157,7 @@ func cmdGitHubTeam(ts *testscript.TestScript, neg bool, args []string) {
 func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "github-state")
 	if len(args) != 1 {
-		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs")
+		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs|deployments")
 	}
 	s := scriptServer(ts)
 	out := ts.Stdout()
@@ -186,6 +187,23 @@ func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintf(out, "pull requests: %d\n", len(prs))
 		for _, p := range prs {
 			fmt.Fprintf(out, "#%d %s %s -> %s: %s\n", p.Number, p.State, p.Head, p.Base, p.Title)
+		}
+	case "deployments":
+		ds := s.Deployments()
+		fmt.Fprintf(out, "deployments: %d\n", len(ds))
+		for _, d := range ds {
+			var states []string
+			url := ""
+			for _, st := range d.Statuses {
+				states = append(states, st.State)
+				if st.EnvironmentURL != "" {
+					url = " " + st.EnvironmentURL
+				}
+			}
+			fmt.Fprintf(out, "%s %s: %s%s\n  %s: %s\n", d.Environment, d.Ref, strings.Join(states, " "), url, d.Task, d.Payload)
+			if n := len(d.Statuses); n > 0 {
+				fmt.Fprintf(out, "  %s\n", d.Statuses[n-1].Description)
+			}
 		}
 	default:
 		ts.Fatalf("github-state: unknown %q", args[0])

@@ -1,7 +1,8 @@
 // Package githubtest is an in-memory GitHub REST API for tests.
 //
 // A Server keeps pull requests, issue comments, labels, commit statuses,
-// reviews, team members and repository dispatches in memory and answers the
+// reviews, team members, repository dispatches and deployments (with their
+// statuses) in memory and answers the
 // documented REST routes with the documented JSON shapes, so a real go-github
 // client can talk to it. Any route it does not know fails the test. It can
 // inject failures (502 and secondary rate limits) from a seeded random source
@@ -154,17 +155,18 @@ type Server struct {
 
 	mu sync.Mutex // guards everything below
 	// failRate and rng drive failure injection.
-	failRate   float64
-	rng        *rand.Rand
-	nextID     int64
-	pulls      []*pullState // index = number-1
-	comments   []*Comment
-	statuses   []*Status
-	reviews    []*Review
-	teams      map[string][]string // "org/slug" -> logins
-	dispatches []Dispatch
-	events     []Event
-	writes     int
+	failRate    float64
+	rng         *rand.Rand
+	nextID      int64
+	pulls       []*pullState // index = number-1
+	comments    []*Comment
+	statuses    []*Status
+	reviews     []*Review
+	teams       map[string][]string // "org/slug" -> logins
+	dispatches  []Dispatch
+	deployments []*Deployment
+	events      []Event
+	writes      int
 }
 
 type pullState struct {
@@ -437,6 +439,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.combinedStatus(w, r, rest[1])
 	case len(rest) == 3 && rest[0] == "commits" && rest[2] == "statuses" && m == http.MethodGet:
 		s.listStatuses(w, r, rest[1])
+	case len(rest) == 1 && rest[0] == "deployments" && m == http.MethodPost:
+		s.createDeployment(w, r)
+	case len(rest) == 3 && rest[0] == "deployments" && rest[2] == "statuses" && m == http.MethodPost:
+		s.createDeploymentStatus(w, r, rest[1])
 	case len(rest) == 1 && rest[0] == "dispatches" && m == http.MethodPost:
 		s.dispatch(w, r)
 	default:
