@@ -425,7 +425,7 @@ func (d *Daemon) driftTick(ctx context.Context) {
 		d.log.Error("drift", "target", name, "error", e)
 	}
 	sources := remedy.Sources(inv.Settings, d.opts.PrometheusURL, d.opts.HTTPClient)
-	mons, err := remedy.Evaluate(ctx, inv, sources, d.opts.Now())
+	mons, err := remedy.Evaluate(ctx, inv, sources, d.opts.Now(), d.opts.Load)
 	if err != nil {
 		d.log.Error("monitors", "error", err.Error())
 	}

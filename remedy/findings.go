@@ -96,8 +96,10 @@ func Sources(settings schema.Settings, defaultURL string, client *http.Client) m
 // of bounds for less than a full window (or breached over a window that
 // began before the stage's version was pinned, as git history says), and a
 // monitor-error per monitor that could not be evaluated. A monitor that
-// holds gives no finding. The error is for a cancelled ctx only.
-func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sources, now time.Time) ([]Finding, error) {
+// holds gives no finding. load tunes the evaluations of earlier commits that
+// reading git history takes (its Isolate bounds them). The error is for a
+// cancelled ctx only.
+func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sources, now time.Time, load inventory.Options) ([]Finding, error) {
 	out := []Finding{}
 	for _, m := range inv.Models {
 		if !m.Valid || m.Retired {
@@ -107,7 +109,7 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, sources monitor.Sou
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if f, ok := evaluateOne(ctx, inv, m, name, sources, now); ok {
+			if f, ok := evaluateOne(ctx, inv, m, name, sources, now, load); ok {
 				out = append(out, f)
 			}
 		}
@@ -140,7 +142,7 @@ func Monitor(model, name string, sm schema.Monitor) (monitor.Monitor, error) {
 	return mon, nil
 }
 
-func evaluateOne(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, name string, sources monitor.Sources, now time.Time) (Finding, bool) {
+func evaluateOne(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, name string, sources monitor.Sources, now time.Time, load inventory.Options) (Finding, bool) {
 	sm := m.Monitors[name]
 	mon, err := Monitor(m.Name, name, sm)
 	f := Finding{
@@ -179,7 +181,7 @@ func evaluateOne(ctx context.Context, inv *inventory.Inventory, m *inventory.Mod
 	switch {
 	case res.Breached:
 		// Evidence from before the current pin does not judge the version.
-		if pinned := pinnedAt(ctx, inv, m.Name, mon.Stage, f.Version); pinned.After(res.Window[0]) {
+		if pinned := pinnedAt(ctx, inv, m.Name, mon.Stage, f.Version, load); pinned.After(res.Window[0]) {
 			return pending(pinned, pinned.Add(mon.For),
 				fmt.Sprintf("for the whole window, but %s entered %s at %s, after the window started", f.Version, f.Stage, stamp(pinned)))
 		}
@@ -196,11 +198,11 @@ func evaluateOne(ctx context.Context, inv *inventory.Inventory, m *inventory.Mod
 
 // pinnedAt returns when version entered model's stage, as PreviousVersion
 // reads git history; zero when it cannot tell (no repository, no history).
-func pinnedAt(ctx context.Context, inv *inventory.Inventory, model, stage, version string) time.Time {
+func pinnedAt(ctx context.Context, inv *inventory.Inventory, model, stage, version string, load inventory.Options) time.Time {
 	if version == "" || inv == nil || inv.Source == nil || inv.Source.Repo == nil {
 		return time.Time{}
 	}
-	prev, err := PreviousVersion(ctx, inv, model, stage, version)
+	prev, err := PreviousVersion(ctx, inv, model, stage, version, load)
 	if err != nil && !errors.Is(err, ErrNoPrevious) {
 		return time.Time{}
 	}

@@ -182,7 +182,7 @@ func (e *env) run(t *testing.T, now time.Time, promURL string) ([]remedy.Finding
 	inv, err := inventory.Load(ctx, src, inventory.Options{})
 	require.NoError(t, err)
 	require.Empty(t, inv.Problems)
-	findings, err := remedy.Evaluate(ctx, inv, remedy.Sources(inv.Settings, promURL, nil), now)
+	findings, err := remedy.Evaluate(ctx, inv, remedy.Sources(inv.Settings, promURL, nil), now, inventory.Options{})
 	require.NoError(t, err)
 	outs, err := remedy.Remediate(ctx, inv, e.fc, remedy.Input{Findings: findings}, remedy.Options{
 		Repo:   src.Repo,

@@ -122,7 +122,7 @@ func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src 
 		}
 	}
 	sources := remedy.Sources(inv.Settings, o.prometheusURL, &http.Client{Timeout: promTimeout})
-	findings, err := remedy.Evaluate(ctx, inv, sources, nowFunc())
+	findings, err := remedy.Evaluate(ctx, inv, sources, nowFunc(), load)
 	if err != nil {
 		return nil, err
 	}
