@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairnops/cairn/gate"
+	"github.com/cairnops/cairn/internal/gatetest"
 	"github.com/cairnops/cairn/signing"
 )
 
@@ -37,27 +37,7 @@ func quickstartDir(t *testing.T) string {
 }
 
 // quickstartFiles returns every file of examples/quickstart by slash path.
-func quickstartFiles(t *testing.T) map[string]string {
-	t.Helper()
-	dir := quickstartDir(t)
-	files := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	}))
-	return files
-}
+func quickstartFiles(t *testing.T) map[string]string { return gatetest.Quickstart(t) }
 
 // churn returns the churn-predictor card with staging pinned to version.
 func churn(t *testing.T, staging string) string {

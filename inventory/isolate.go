@@ -333,17 +333,7 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 			}
 		}()
 	}
-	var err error
-feed:
-	for i := range models {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(next)
+	err := feed(ctx, next, len(models))
 	wg.Wait()
 	if err != nil {
 		return err

@@ -311,17 +311,7 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 			}
 		}()
 	}
-	var err error
-feed:
-	for i := range models {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(next)
+	err := feed(ctx, next, len(models))
 	wg.Wait()
 	if err != nil {
 		return err
@@ -638,4 +628,18 @@ func pathProblems(fsys fs.FS, m *Model) []Problem {
 		}
 	}
 	return out
+}
+
+// feed sends the indexes 0..n-1 to the workers' channel, then closes it;
+// it stops early, returning ctx's error, when ctx is done.
+func feed(ctx context.Context, next chan<- int, n int) error {
+	defer close(next)
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
