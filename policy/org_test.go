@@ -1,6 +1,8 @@
 package policy_test
 
 import (
+	"context"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 	"testing"
 
@@ -182,4 +184,42 @@ func TestPolicyDuplicateIDs(t *testing.T) {
 		{"policy", "", "policies/b.cue", `rule "twice" is already defined (policies/a.cue); give it another id`},
 		{"policy", "", "policies/schema.cue", `rule "schema" is already defined (built-in); give it another id`},
 	}, got)
+}
+
+// TestPolicyRulesList lists the organisation rules by id, with their
+// severity, description and file, as `cairn rules` prints them.
+func TestPolicyRulesList(t *testing.T) {
+	_, pols := loadTree(t, withFiles(orgFiles, map[string]string{
+		"policies/a.cue": "package policy\n\nrules: zeta: {model: _, severity: \"warning\", description: \"last\"}\n",
+		"policies/z.cue": "package policy\n\nrules: alpha: {model: _}\nrules: mid: {model: _, severity: \"off\", description: \"between\"}\n",
+	}))
+	assert.Equal(t, []policy.Rule{
+		{ID: "alpha", Severity: policy.Error, Description: "", Source: "policies/z.cue"},
+		{ID: "mid", Severity: policy.Off, Description: "between", Source: "policies/z.cue"},
+		{ID: "zeta", Severity: policy.Warning, Description: "last", Source: "policies/a.cue"},
+	}, pols.Rules())
+	assert.Empty(t, pols.Findings())
+
+	var none *policy.Policies
+	assert.Nil(t, none.Rules())
+	assert.Nil(t, none.Findings())
+}
+
+// TestPoliciesFolderIsAFile: a policies path that cannot be read as a
+// folder is an error, not an empty set of rules.
+func TestPoliciesFolderIsAFile(t *testing.T) {
+	src, err := inventory.OpenWorktree(writeTree(t, withFiles(orgFiles, map[string]string{"policies": "not a folder"})))
+	require.NoError(t, err)
+	_, err = policy.Load(context.Background(), src)
+	assert.ErrorContains(t, err, "reading policies: ")
+}
+
+// TestPoliciesLoadCancelled returns ctx's error.
+func TestPoliciesLoadCancelled(t *testing.T) {
+	src, err := inventory.OpenWorktree(writeTree(t, withFiles(orgFiles, map[string]string{"policies/a.cue": "package policy\n"})))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = policy.Load(ctx, src)
+	assert.ErrorIs(t, err, context.Canceled)
 }
