@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"context"
+	"github.com/stretchr/testify/require"
 	"strings"
 	"testing"
 
@@ -86,4 +88,55 @@ func TestModelFolders(t *testing.T) {
 			assert.Equal(t, tt.models, valid)
 		})
 	}
+}
+
+// TestModelFolderLinks counts a model folder that is a symbolic link only
+// while it resolves to a folder inside the repository.
+func TestModelFolderLinks(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"outside/m/model.cue":      validModel,
+		"repo/inventory.cue":       "package inventory\n",
+		"repo/models/defaults.cue": licenseDefault,
+		"repo/shared/m/model.cue":  validModel,
+	})
+	symlink(t, root, "../shared/m", "repo/models/alias")
+	symlink(t, root, "../../outside/m", "repo/models/escape")
+	symlink(t, root, "../nowhere", "repo/models/dangling")
+	symlink(t, root, "../inventory.cue", "repo/models/file")
+	inv := loadDir(t, root+"/repo")
+	assert.Equal(t, []string{
+		`dangling | models/dangling: symbolic link leaves the repository or does not resolve`,
+		`escape | models/escape: symbolic link leaves the repository or does not resolve`,
+	}, problemLines(inv.Problems))
+	require.Len(t, inv.Models, 1)
+	assert.Equal(t, "alias", inv.Models[0].Name)
+	assert.Equal(t, "models/alias", inv.Models[0].Dir)
+	assert.True(t, inv.Models[0].Valid)
+	assert.Equal(t, []string{"models/alias/model.cue", "models/defaults.cue"}, inv.Models[0].Files)
+}
+
+// TestLoadOnly evaluates the named models only, and reports nothing of the
+// others.
+func TestLoadOnly(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inventory.cue":       "package inventory\n",
+		"models/defaults.cue": licenseDefault,
+		"models/a/model.cue":  validModel,
+		"models/b/model.cue":  "package model\n\ncard: {\n",
+		"models/c/model.cue":  validModel,
+	})
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	inv, err := Load(context.Background(), src, Options{Only: []string{"c", "a"}})
+	require.NoError(t, err)
+	assert.Empty(t, inv.Problems)
+	require.Len(t, inv.Models, 2)
+	assert.Equal(t, "a", inv.Models[0].Name)
+	assert.Equal(t, "c", inv.Models[1].Name)
+	assert.Nil(t, inv.Model("b"))
+	assert.Nil(t, inv.Model("d"))
+	assert.Nil(t, inv.Model("0"))
+	assert.Same(t, inv.Models[1], inv.Model("c"))
 }
