@@ -85,6 +85,18 @@ func TestStageVersion(t *testing.T) {
 				`m | models/m/model.cue:5:10: stages.development: version "3.0.0" is not declared in versions (have: 1.0.0, 2.0.0) (stage-version)`,
 				`m | models/m/model.cue:5:32: stages.canary: "canary" is not a stage of inventory.cue (stages: development, staging, production) (stage-version)`,
 			}},
+		{name: "both at one place, in the order found", files: map[string]string{"models/m/model.cue": versions12 + `stages: canary: "3.0.0"` + "\n"},
+			want: []string{
+				`m | models/m/model.cue:5:9: stages.canary: "canary" is not a stage of inventory.cue (stages: development, staging, production) (stage-version)`,
+				`m | models/m/model.cue:5:9: stages.canary: version "3.0.0" is not declared in versions (have: 1.0.0, 2.0.0) (stage-version)`,
+			}},
+		{name: "no stages declared", files: map[string]string{
+			"inventory.cue":      "package inventory\n\nstages: []\n",
+			"models/m/model.cue": versions12 + `stages: production: "1.0.0"` + "\n" + monitored,
+		},
+			want: []string{
+				`m | models/m/model.cue:5:9: stages.production: "production" is not a stage of inventory.cue (stages: ) (stage-version)`,
+			}},
 		{name: "settings with problems judge no stage", files: map[string]string{
 			"inventory.cue":      "package inventory\n\nstages: 3\n",
 			"models/m/model.cue": versions12 + `stages: {development: "3.0.0", canary: "1.0.0"}` + "\n",

@@ -223,3 +223,21 @@ func TestPoliciesLoadCancelled(t *testing.T) {
 	_, err = policy.Load(ctx, src)
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// TestPolicyConflictMessages words a value that no alternative of a
+// disjunction accepts as "X is not allowed, want A | B", and any other
+// conflict as CUE does.
+func TestPolicyConflictMessages(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"two alternatives", "rules: x: {model: _, severity: (\"error\" | \"off\") & \"warning\"}",
+			` | policies/p.cue:3:33: policy does not compile: rules.x.severity: "warning" is not allowed, want "error" | "off" (policy)`},
+		{"two values", "rules: x: {model: _, description: \"a\"}\nrules: x: description: \"b\"",
+			` | policies/p.cue:4:24: policy does not compile: rules.x.description: conflicting values "b" and "a" (policy)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := validate(t, withFiles(orgFiles, map[string]string{"policies/p.cue": "package policy\n\n" + tt.src + "\n"}), nil)
+			assert.Equal(t, []string{tt.want}, got)
+		})
+	}
+}
