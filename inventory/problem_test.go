@@ -55,8 +55,8 @@ func TestModelProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFiles(t, dir, map[string]string{
-				"inventory.cue":       "package inventory\n",
-				"models/m/model.cue":  cardWith(tt.card),
+				"inventory.cue":      "package inventory\n",
+				"models/m/model.cue": cardWith(tt.card),
 			})
 			inv := loadDir(t, dir)
 			assert.Equal(t, tt.want, problemLines(inv.Problems))
