@@ -236,3 +236,58 @@ func TestOpenErrors(t *testing.T) {
 	_, err = Load(ctx, src, Options{})
 	assert.True(t, errors.Is(err, ErrNoInventory))
 }
+
+// TestSubfolderInventory reads an inventory kept in a folder of a
+// repository: paths are the inventory's, Prefix joins them to the
+// repository's, and at a revision the folder is also the boundary no link
+// may leave.
+func TestSubfolderInventory(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	repo, err := git.PlainInit(root, false)
+	require.NoError(t, err)
+	writeFiles(t, root, map[string]string{"README.md": "repo", "shared/secret.bin": "secret"})
+	inv := filepath.Join(root, "ml", "inventory")
+	writeFiles(t, inv, cleanInventory)
+	writeFiles(t, inv, map[string]string{"models/n/model.cue": invgenModel("n", "file://artifacts/v0.bin", "file://../../shared/secret.bin")})
+	symlink(t, inv, "../../../../shared/secret.bin", "models/m/up.bin")
+	commitAll(t, repo, "inventory in a folder")
+
+	for _, rev := range []string{"", "HEAD"} {
+		src, err := Open(ctx, inv, rev)
+		require.NoError(t, err, rev)
+		assert.Equal(t, "ml/inventory", src.Prefix, rev)
+		assert.Equal(t, "ml/inventory/models/m/model.cue", src.RepoPath("models/m/model.cue"), rev)
+		assert.Equal(t, inv, src.Dir)
+		require.NotNil(t, src.Repo, rev)
+		b, err := src.ReadFile("artifacts/v0.bin")
+		require.NoError(t, err, rev)
+		assert.Equal(t, "weights", string(b))
+		_, err = src.ReadFile("README.md")
+		assert.Error(t, err, rev)
+		b, err = src.ReadFile("models/m/up.bin")
+		assert.Error(t, err, rev)
+		assert.Empty(t, b, rev)
+		assert.ErrorContains(t, src.CheckPath("models/m/up.bin"), "leaves the repository through a symbolic link", rev)
+		loaded, err := Load(ctx, src, Options{Workers: 1})
+		require.NoError(t, err, rev)
+		assert.Equal(t, []string{
+			`n | models/n/model.cue:19:22: versions."1.1.0".artifact.uri: path "../../shared/secret.bin" leaves the repository`,
+		}, problemLines(loaded.Problems), rev)
+	}
+
+	// The repository root is an inventory of its own with no prefix.
+	src, err := OpenWorktree(root)
+	require.NoError(t, err)
+	assert.Equal(t, "", src.Prefix)
+	assert.Equal(t, "README.md", src.RepoPath("README.md"))
+
+	// A folder the revision does not have holds no inventory there.
+	later := filepath.Join(root, "later")
+	writeFiles(t, later, cleanInventory)
+	_, err = Open(ctx, later, "HEAD")
+	assert.ErrorIs(t, err, ErrNoInventory)
+	src, err = Open(ctx, later, "")
+	require.NoError(t, err)
+	assert.Equal(t, "later", src.Prefix)
+}
