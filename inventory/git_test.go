@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -290,4 +291,21 @@ func TestSubfolderInventory(t *testing.T) {
 	src, err = Open(ctx, later, "")
 	require.NoError(t, err)
 	assert.Equal(t, "later", src.Prefix)
+}
+
+// TestOpenCommitNotACommit refuses a revision that names a tree, not a
+// commit.
+func TestOpenCommitNotACommit(t *testing.T) {
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	require.NoError(t, err)
+	writeFiles(t, dir, cleanInventory)
+	h := commitAll(t, repo, "clean")
+	c, err := repo.CommitObject(plumbing.NewHash(h))
+	require.NoError(t, err)
+	_, err = OpenCommit(context.Background(), repo, dir, c.TreeHash.String())
+	assert.ErrorIs(t, err, ErrRevision)
+	src, err := OpenCommit(context.Background(), repo, dir, h)
+	require.NoError(t, err)
+	assert.Equal(t, h, src.Revision)
 }

@@ -1,6 +1,10 @@
 package inventory
 
 import (
+	"fmt"
+	"github.com/stretchr/testify/require"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,4 +67,42 @@ func TestModelProblems(t *testing.T) {
 			assert.Equal(t, tt.want == nil, inv.Models[0].Valid)
 		})
 	}
+}
+
+// TestProblemInLongList places a problem of the eleventh list element at
+// that element.
+func TestProblemInLongList(t *testing.T) {
+	var sets strings.Builder
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&sets, "\t\t{uri: \"s3://b/%d\"},\n", i)
+	}
+	sets.WriteString("\t\t{pii: true},\n")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inventory.cue":      "package inventory\n",
+		"models/m/model.cue": cardWith("\ttitle: \"t\"\n\towners: [\"@a/b\"]\n\trisk: tier: \"low\"\n\tdata: training: [\n" + sets.String() + "\t]"),
+	})
+	inv := loadDir(t, dir)
+	assert.Equal(t, []string{`m | models/m/model.cue:18:3: card.data.training.10.uri: missing required field`}, problemLines(inv.Problems))
+}
+
+// TestModelFileLinkedOut reports a model file that is a link out of the
+// repository, and reads nothing through it.
+func TestModelFileLinkedOut(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"outside.cue":              "package model\n\nretired: true\n",
+		"repo/inventory.cue":       "package inventory\n",
+		"repo/models/defaults.cue": licenseDefault,
+		"repo/models/m/model.cue":  validModel,
+	})
+	symlink(t, root, "../../../outside.cue", "repo/models/m/z.cue")
+	inv := loadDir(t, filepath.Join(root, "repo"))
+	require.Len(t, inv.Problems, 1)
+	p := inv.Problems[0]
+	assert.Equal(t, "m", p.Model)
+	assert.Equal(t, Position{File: "models/m/z.cue"}, p.Pos)
+	assert.True(t, strings.HasPrefix(p.Message, "file cannot be read inside the repository: "), p.Message)
+	assert.NotContains(t, p.Message, "models/m/z.cue", "the path is the problem's place, not its message")
+	assert.False(t, inv.Models[0].Valid)
 }
