@@ -70,6 +70,11 @@ func TestSettingsProblems(t *testing.T) {
 		{"enum", "package inventory\n\nrules: x: severity: \"loud\"\n", []string{
 			` | inventory.cue:3:21: rules.x.severity: "loud" is not allowed, want "error" | "off" | "warning"`,
 		}},
+		{"every value error", "package inventory\n\ntargets: t: {stage: \"prod\", kind: \"local\", onDrift: \"never\"}\nrules: x: severity: \"loud\"\nrules: y: severity: 1\n", []string{
+			` | inventory.cue:3:53: targets.t.onDrift: "never" is not allowed, want "heal" | "pr" | "report"`,
+			` | inventory.cue:4:21: rules.x.severity: "loud" is not allowed, want "error" | "off" | "warning"`,
+			` | inventory.cue:5:21: rules.y.severity: 1 is not allowed, want "error" | "off" | "warning"`,
+		}},
 		{"evaluation", "package inventory\n\nsigning: required: [x]\n", []string{
 			` | inventory.cue:3:21: signing.required: reference "x" not found`,
 		}},
