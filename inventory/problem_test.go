@@ -69,21 +69,24 @@ func TestModelProblems(t *testing.T) {
 	}
 }
 
-// TestProblemInLongList places a problem of the eleventh list element at
-// that element.
+// TestProblemInLongList places a problem of the tenth or eleventh list
+// element at that element.
 func TestProblemInLongList(t *testing.T) {
-	var sets strings.Builder
-	for i := 0; i < 10; i++ {
-		fmt.Fprintf(&sets, "\t\t{uri: \"s3://b/%d\"},\n", i)
+	for _, n := range []int{9, 10} {
+		var sets strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&sets, "\t\t{uri: \"s3://b/%d\"},\n", i)
+		}
+		sets.WriteString("\t\t{pii: true},\n")
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{
+			"inventory.cue":      "package inventory\n",
+			"models/m/model.cue": cardWith("\ttitle: \"t\"\n\towners: [\"@a/b\"]\n\trisk: tier: \"low\"\n\tdata: training: [\n" + sets.String() + "\t]"),
+		})
+		inv := loadDir(t, dir)
+		want := fmt.Sprintf("m | models/m/model.cue:%d:3: card.data.training.%d.uri: missing required field", 8+n, n)
+		assert.Equal(t, []string{want}, problemLines(inv.Problems))
 	}
-	sets.WriteString("\t\t{pii: true},\n")
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"inventory.cue":      "package inventory\n",
-		"models/m/model.cue": cardWith("\ttitle: \"t\"\n\towners: [\"@a/b\"]\n\trisk: tier: \"low\"\n\tdata: training: [\n" + sets.String() + "\t]"),
-	})
-	inv := loadDir(t, dir)
-	assert.Equal(t, []string{`m | models/m/model.cue:18:3: card.data.training.10.uri: missing required field`}, problemLines(inv.Problems))
 }
 
 // TestModelFileLinkedOut reports a model file that is a link out of the
