@@ -57,6 +57,12 @@ func TestModelFolders(t *testing.T) {
 		}, want: []string{
 			`m | models/m/model.cue:3:9: expected '}', found 'EOF'`,
 		}},
+		{name: "import of a package that is not there", files: map[string]string{
+			"models/m/model.cue": "package model\n\nimport \"example.com/nowhere\"\n\nx: nowhere.y\n",
+		}, want: []string{
+			`m | models/m/model.cue:3:8: package "example.com/nowhere" imported but not defined in `,
+			`m | models/m/model.cue:5:4: x: import "example.com/nowhere" not found`,
+		}},
 		{name: "defaults apply to every model", files: map[string]string{
 			"models/defaults.cue": "package model\n\ncard: framework: \"sklearn\"\n",
 			"models/m/model.cue":  validModel,
