@@ -69,7 +69,8 @@ func TestCrashDuringApply(t *testing.T) {
 	addr := freeAddr(t)
 	daemon := func() *exec.Cmd {
 		c := exec.Command(bin, "daemon", "--repo", remote.URL, "--state-dir", state, "--listen", addr,
-			"--interval", "100ms", "--drift-interval", "1h", "--log-format", "json")
+			"--interval", "100ms", "--drift-interval", "1h", "--log-format", "json",
+			"--trusted-key", filepath.Join(quickstartDir(t), "keys", "cairn-example.pub"))
 		c.Stderr = tlog{t}
 		return c
 	}

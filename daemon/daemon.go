@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnops/cairn/forge"
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/remedy"
@@ -53,9 +54,11 @@ type Options struct {
 	// WebhookSecret verifies X-Hub-Signature-256 of POST /hooks/github;
 	// empty refuses every webhook.
 	WebhookSecret []byte
-	// Trust and RequireSignatures are passed to reconciler.Apply.
-	Trust             signing.Trust
-	RequireSignatures bool
+	// Trust are the operator's trust roots, for the gate (gate.Check) that
+	// every revision passes before it is applied.
+	Trust signing.Trust
+	// Load tunes the evaluation of each revision (workers, isolation).
+	Load inventory.Options
 	// PrometheusURL, when set, replaces the default metric source of the
 	// monitors evaluated by the drift tick.
 	PrometheusURL string
@@ -91,6 +94,7 @@ type state struct {
 	lastError   string
 	lastTime    time.Time
 	inv         *inventory.Inventory // the inventory of the last good revision
+	verdict     *gate.Verdict        // the gate's verdict on the last good revision
 	loaded      *inventory.Inventory // the last inventory loaded, good or not
 	result      *reconciler.Result   // the last apply's result
 	drift       *reconciler.DriftReport
@@ -152,12 +156,10 @@ func (d *Daemon) Trigger() {
 // reconcilerOptions are the options of every Apply and Drift.
 func (d *Daemon) reconcilerOptions() reconciler.Options {
 	return reconciler.Options{
-		TargetRoot:        filepath.Join(d.opts.StateDir, "targets"),
-		StateDir:          d.opts.StateDir,
-		Trust:             d.opts.Trust,
-		RequireSignatures: d.opts.RequireSignatures,
-		HTTPClient:        d.opts.HTTPClient,
-		Now:               d.opts.Now,
+		TargetRoot: filepath.Join(d.opts.StateDir, "targets"),
+		StateDir:   d.opts.StateDir,
+		HTTPClient: d.opts.HTTPClient,
+		Now:        d.opts.Now,
 	}
 }
 
@@ -248,13 +250,12 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		return ResultUnchanged
 	}
 	log := d.log.With("revision", src.ShortRevision())
-	d.mu.Lock()
-	prev := d.st.loaded
-	d.mu.Unlock()
-	inv, err := load(ctx, prev, src)
+	v, err := gate.Check(ctx, src, gate.Options{Now: d.opts.Now(), Trust: d.opts.Trust, Deploy: true,
+		HTTPClient: d.opts.HTTPClient, Load: d.opts.Load})
 	if err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("loading %s: %w", src.ShortRevision(), err))
 	}
+	inv := v.Inventory
 	d.mu.Lock()
 	d.st.ready, d.st.revision, d.st.loaded = true, rev, inv
 	if d.st.inv == nil {
@@ -266,6 +267,18 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	// Recording what an interrupted apply completed, and the apply in hand,
 	// are finished even when ctx is cancelled: SIGTERM waits for them.
 	actx := context.WithoutCancel(ctx)
+	if err := v.Allow(); err != nil {
+		// Refused before anything is recorded as in hand: the targets keep
+		// the last good revision.
+		res, aerr := reconciler.Apply(actx, v, ropts)
+		d.mu.Lock()
+		d.st.result = res
+		d.mu.Unlock()
+		for _, f := range v.Errors() {
+			log.Warn("refused", "finding", f.String())
+		}
+		return d.fail(ResultRefused, rev, aerr)
+	}
 	if err := d.recover(actx, inv, ropts); err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("recovering the interrupted apply: %w", err))
 	}
@@ -276,7 +289,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		}
 		if done {
 			log.Info("revision already applied")
-			d.succeed(inv, rev, nil)
+			d.succeed(v, rev, nil)
 			return ResultUnchanged
 		}
 	}
@@ -285,7 +298,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		return d.fail(ResultError, rev, err)
 	}
 	log.Info("applying")
-	res, err := reconciler.Apply(actx, inv, ropts)
+	res, err := reconciler.Apply(actx, v, ropts)
 	if err == nil || errors.Is(err, reconciler.ErrRefused) || errors.Is(err, reconciler.ErrTargetFailed) {
 		// Apply recorded its audit entries; an I/O error on the state
 		// directory keeps the journal for the next attempt's recovery.
@@ -307,7 +320,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 				"updated", tp.Changes.Count(target.Updated), "deleted", tp.Changes.Count(target.Deleted),
 				"unchanged", tp.Changes.Count(target.Unchanged))
 		}
-		d.succeed(inv, rev, res)
+		d.succeed(v, rev, res)
 		return ResultApplied
 	case errors.Is(err, reconciler.ErrRefused):
 		return d.fail(ResultRefused, rev, err)
@@ -346,10 +359,11 @@ func (d *Daemon) alreadyApplied(inv *inventory.Inventory, ropts reconciler.Optio
 }
 
 // succeed records a good revision.
-func (d *Daemon) succeed(inv *inventory.Inventory, rev string, res *reconciler.Result) {
+func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
+	inv := v.Inventory
 	d.mu.Lock()
 	d.st.applied, d.st.lastChecked, d.st.lastError = rev, rev, ""
-	d.st.inv = inv
+	d.st.inv, d.st.verdict = inv, v
 	d.st.lastTime = d.opts.Now()
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
@@ -385,12 +399,13 @@ func short(rev string) string {
 // answers the findings with pull requests.
 func (d *Daemon) driftTick(ctx context.Context) {
 	d.mu.Lock()
-	inv, applied := d.st.inv, d.st.applied
+	v, applied := d.st.verdict, d.st.applied
 	d.mu.Unlock()
-	if inv == nil || applied == "" {
+	if v == nil || applied == "" {
 		return
 	}
-	rep, err := reconciler.Drift(context.WithoutCancel(ctx), inv, d.reconcilerOptions(), true)
+	inv := v.Inventory
+	rep, err := reconciler.Drift(context.WithoutCancel(ctx), v, d.reconcilerOptions(), true)
 	if err != nil {
 		d.log.Error("drift", "error", err.Error())
 		return
@@ -426,25 +441,9 @@ func (d *Daemon) remediate(ctx context.Context, inv *inventory.Inventory, rep *r
 		d.log.Error("github", "error", maskURL(err.Error()))
 		return nil
 	}
-	in := remedy.Input{Findings: mons, TargetsObserved: true}
-	for name, t := range inv.Settings.Targets {
-		if t.OnDrift != "pr" {
-			continue
-		}
-		_, failed := rep.Errors[name]
-		_, skipped := rep.Skipped[name]
-		if failed || skipped {
-			in.TargetsObserved = false
-		}
-	}
-	for _, f := range rep.Findings {
-		t, ok := inv.Settings.Targets[f.Target]
-		if !ok || t.OnDrift != "pr" || f.Kind != reconciler.KindTargetDrift || f.Got == "" || f.Want == "" {
-			continue
-		}
-		in.Targets = append(in.Targets, remedy.TargetDrift{Target: f.Target, Model: f.Model, Stage: t.Stage, Want: f.Want, Got: f.Got, Message: f.Message})
-	}
-	outs, err := remedy.Remediate(ctx, inv, fc, in, remedy.Options{Repo: inv.Source.Repo, Base: d.opts.Branch, Logger: d.log})
+	in := remedy.Input{Findings: mons}
+	in.Targets, in.TargetsObserved = remedy.PinTargets(inv, rep)
+	outs, err := remedy.Remediate(ctx, inv, fc, in, remedy.Options{Repo: inv.Source.Repo, Base: d.opts.Branch, Logger: d.log, Load: d.opts.Load})
 	if err != nil {
 		d.log.Error("pull requests", "error", maskURL(err.Error()))
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/internal/gatetest"
 	"github.com/cairnops/cairn/internal/gittest"
+	"github.com/cairnops/cairn/internal/treetest"
 	"github.com/cairnops/cairn/reconciler"
 )
 
@@ -185,7 +187,7 @@ func TestPageRendersQuickstart(t *testing.T) {
 		assert.Contains(t, rows[i], "<td>"+want.risk+"</td>")
 		assert.Contains(t, rows[i], want.owners)
 	}
-	assert.Equal(t, 1, strings.Count(rows[2], "2.3.0: signed (not verified)"), "one signature state per version")
+	assert.Equal(t, 1, strings.Count(rows[2], "2.3.0: verified: key:"), "one signature state per version, as the gate verified it")
 	assert.Contains(t, rows[0], "1.4.0: unsigned")
 	targets := section(t, page, `<table id="targets">`, `</table>`)
 	for _, n := range []string{"dev-local", "staging-local", "prod-local"} {
@@ -309,4 +311,71 @@ func TestDriftTickHealsAndEvaluatesMonitors(t *testing.T) {
 	}
 	metrics := r.get(t, "/metrics", http.StatusOK)
 	assert.NotEmpty(t, metricLine(metrics, `cairn_findings{kind="monitor-error"}`))
+}
+
+func TestMaskURL(t *testing.T) {
+	const tok = "ghs_S3cretT0kenValue0123456789abcdef"
+	tests := []struct{ name, in, want string }{
+		{"password", "cloning https://x-access-token:" + tok + "@github.com/acme/models.git", "cloning https://***@github.com/acme/models.git"},
+		{"token as user", `fetch "https://` + tok + `@github.com/acme/models.git": 401`, `fetch "https://***@github.com/acme/models.git": 401`},
+		{"no credentials", "cloning https://github.com/acme/models.git", "cloning https://github.com/acme/models.git"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := maskURL(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.NotContains(t, got, tok)
+		})
+	}
+}
+
+// TestDaemonRefusesWhatTheGateRefuses runs the revisions every deploying
+// path must refuse (gatetest.Breaks, the table the CLI's tests run too)
+// through a daemon that follows a real git remote: each is refused with
+// the gate's findings, the targets keep the last good revision, and the
+// good revision after it applies.
+func TestDaemonRefusesWhatTheGateRefuses(t *testing.T) {
+	remote := gittest.NewRemote(t)
+	files := gatetest.Quickstart(t)
+	good := remote.Seed(t, "main", files, "quick start")
+	state := t.TempDir()
+	r := start(t, Options{Repo: remote.URL, StateDir: state, Interval: time.Hour, DriftInterval: time.Hour, WebhookSecret: secret})
+	r.waitStatus(t, "the first revision applied", func(s Status) bool { return s.AppliedRevision == good })
+	targets := filepath.Join(state, "targets")
+	push := func(sha string) {
+		body := pushBody("main", sha)
+		require.Equal(t, http.StatusAccepted, hook(t, r.srv.URL, "push", sign(secret, body), body))
+	}
+	for _, b := range gatetest.Breaks {
+		t.Run(b.Name, func(t *testing.T) {
+			before := treetest.Hash(t, targets)
+			change := gatetest.Merge(b.Edit(files), gatetest.Promote(files))
+			bad := remote.Seed(t, "main", change, b.Name)
+			push(bad)
+			s := r.waitStatus(t, "the revision refused", func(s Status) bool { return s.Revision == bad && s.LastError != "" })
+			assert.Equal(t, good, s.AppliedRevision)
+			assert.Contains(t, s.LastError, "revision refused")
+			var got []string
+			for _, f := range s.Findings {
+				got = append(got, f.Message+" ("+f.Rule+")")
+			}
+			assert.Contains(t, strings.Join(got, "\n"), strings.Trim(b.Want, "()"))
+			assert.Equal(t, before, treetest.Hash(t, targets), "the targets are untouched")
+			assert.Equal(t, "1.4.0", current(t, state, "staging", "churn-predictor"))
+
+			// Put the files back: the next revision is good and applies.
+			restore := map[string]string{}
+			for p := range change {
+				if c, ok := files[p]; ok {
+					restore[p] = c
+				} else {
+					restore[p] = gittest.Deleted
+				}
+			}
+			good = remote.Seed(t, "main", restore, "revert "+b.Name)
+			push(good)
+			r.waitStatus(t, "the good revision applied", func(s Status) bool { return s.AppliedRevision == good })
+			assert.Equal(t, "1.4.0", current(t, state, "staging", "churn-predictor"), "the promotion never deployed")
+		})
+	}
 }

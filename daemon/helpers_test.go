@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairnops/cairn/gate"
+	"github.com/cairnops/cairn/signing"
 )
 
 // wait is how long a test waits for the daemon to reach a state; a test
@@ -77,6 +81,15 @@ func (w tlog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// exampleTrust is the trust root of the quickstart's signed production
+// version: its public key, as the operator passes it.
+func exampleTrust(t *testing.T) signing.Trust {
+	t.Helper()
+	k, err := signing.LoadPublicKey(filepath.Join(quickstartDir(t), "keys", "cairn-example.pub"))
+	require.NoError(t, err)
+	return signing.Trust{Keys: []crypto.PublicKey{k}}
+}
+
 // running is a daemon running in the test with its HTTP API.
 type running struct {
 	d   *Daemon
@@ -88,6 +101,9 @@ func start(t *testing.T, opts Options) *running {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
+	}
+	if !gate.Trusted(opts.Trust) {
+		opts.Trust = exampleTrust(t)
 	}
 	d, err := New(opts)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
@@ -21,7 +22,7 @@ func TestRecoverRecordsCompletedChanges(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.CopyFS(dir, os.DirFS(quickstartDir(t))))
 	state := t.TempDir()
-	d, err := New(Options{Repo: dir, StateDir: state, Logger: testLogger(t), Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }})
+	d, err := New(Options{Repo: dir, StateDir: state, Logger: testLogger(t), Trust: exampleTrust(t), Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }})
 	require.NoError(t, err)
 	ctx := t.Context()
 	src, err := inventory.OpenWorktree(dir)
@@ -40,7 +41,7 @@ func TestRecoverRecordsCompletedChanges(t *testing.T) {
 	require.NoError(t, err)
 	for _, b := range bs {
 		if b.Name == "staging-local" {
-			_, err := b.Driver.Apply(ctx, inv.Source.Revision, reconciler.Desired(inv, b.Stage), reconciler.Opener(src, nil))
+			_, err := b.Driver.Apply(ctx, inv.Source.Revision, reconciler.Desired(inv, b.Stage), artifact.NewOpener(src, nil).Target())
 			require.NoError(t, err)
 		}
 	}

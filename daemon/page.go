@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
@@ -78,7 +79,7 @@ func (d *Daemon) page(w http.ResponseWriter, r *http.Request) {
 // signature state of each pinned version: as the last apply verified it,
 // else whether a bundle exists.
 func pageModels(inv *inventory.Inventory, res *reconciler.Result) []pageModel {
-	checks := map[string]reconciler.SignatureCheck{}
+	checks := map[string]gate.Signature{}
 	if res != nil && res.Revision == inv.Source.Revision {
 		for _, c := range res.Signatures {
 			checks[c.Model+"@"+c.Version] = c
@@ -115,18 +116,16 @@ func pageModels(inv *inventory.Inventory, res *reconciler.Result) []pageModel {
 	return out
 }
 
-func signatureState(inv *inventory.Inventory, checks map[string]reconciler.SignatureCheck, model, version string) string {
+func signatureState(inv *inventory.Inventory, checks map[string]gate.Signature, model, version string) string {
 	if c, ok := checks[model+"@"+version]; ok {
-		switch {
-		case c.Signer != "":
-			return "verified: " + c.Signer
-		case c.Problem != "":
-			return "invalid: " + c.Problem
-		case c.Note != "":
-			return "unsigned"
+		switch c.Status {
+		case gate.SignatureOK:
+			return "verified: " + c.Identity
+		case gate.SignatureInvalid:
+			return "invalid: " + c.Reason
 		}
 	}
-	if _, err := inv.Source.ReadFile(reconciler.BundlePath(model, version)); err == nil {
+	if _, err := inv.Source.ReadFile(inventory.BundlePath(model, version)); err == nil {
 		return "signed (not verified)"
 	}
 	return "unsigned"

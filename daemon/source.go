@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/inventory"
 )
 
@@ -203,19 +204,6 @@ func (l *localSource) close() {
 	}
 }
 
-// maskURL hides the password of every URL with user info in s.
-func maskURL(s string) string {
-	fields := strings.Fields(s)
-	for _, f := range fields {
-		f = strings.Trim(f, `"'(),;`)
-		if !strings.Contains(f, "://") || !strings.Contains(f, "@") {
-			continue
-		}
-		u, err := url.Parse(f)
-		if err != nil || u.User == nil {
-			continue
-		}
-		s = strings.ReplaceAll(s, f, u.Redacted())
-	}
-	return s
-}
+// maskURL hides the credentials of every URL in s, as forge masks them: a
+// token may be a URL's user as well as its password.
+func maskURL(s string) string { return forge.MaskToken(s, "") }

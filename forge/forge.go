@@ -27,6 +27,13 @@ const DefaultAPIURL = "https://api.github.com"
 // maxCommentChars is GitHub's limit on the length of a comment or body.
 const maxCommentChars = 65536
 
+// ErrNoToken is returned by New when Options.Token is empty: every call
+// Cairn makes to GitHub writes or reads a private repository.
+var ErrNoToken = errors.New("no GitHub token")
+
+// ErrNoRepository is returned by New when Options.Repository is empty.
+var ErrNoRepository = errors.New("no GitHub repository")
+
 // Options configures New.
 type Options struct {
 	// APIURL is the REST API base, default DefaultAPIURL.
@@ -86,15 +93,25 @@ type Review struct {
 	SubmittedAt time.Time
 }
 
-// New returns a Client for o.Repository. It makes no request; it returns an
-// error when the repository name or API URL is malformed.
+// New returns a Client for o.Repository. It is the one place that turns a
+// token, an API URL and a repository name into a GitHub client: commands
+// only gather the three from their flags, the environment and inventory.cue.
+// It makes no request. It returns ErrNoToken or ErrNoRepository when one is
+// empty, and an error when the repository name or API URL is malformed; no
+// error carries the token.
 func New(ctx context.Context, o Options) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if o.Token == "" {
+		return nil, ErrNoToken
+	}
+	if o.Repository == "" {
+		return nil, ErrNoRepository
+	}
 	owner, name, ok := strings.Cut(o.Repository, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("repository %q: want owner/name", o.Repository)
+		return nil, mask(fmt.Errorf("repository %q: want owner/name", o.Repository), o.Token)
 	}
 	apiURL := o.APIURL
 	if apiURL == "" {
@@ -127,10 +144,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		logger:      logger,
 	}
 	hc.Transport = rt
-	gh := github.NewClient(hc)
-	if o.Token != "" {
-		gh = gh.WithAuthToken(o.Token)
-	}
+	gh := github.NewClient(hc).WithAuthToken(o.Token)
 	gh.BaseURL = base
 	gh.UploadURL = base
 	gh.UserAgent = "cairn"

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -470,13 +471,18 @@ func TestNewValidates(t *testing.T) {
 	tests := []struct {
 		name string
 		o    forge.Options
+		want error // nil: any error
 		ok   bool
 	}{
-		{"defaults", forge.Options{Repository: "acme/models"}, true},
-		{"no slash", forge.Options{Repository: "acme"}, false},
-		{"empty owner", forge.Options{Repository: "/models"}, false},
-		{"too many parts", forge.Options{Repository: "a/b/c"}, false},
-		{"bad url", forge.Options{Repository: "a/b", APIURL: "ftp://x"}, false},
+		{name: "defaults", o: forge.Options{Token: token, Repository: "acme/models"}, ok: true},
+		{name: "no token", o: forge.Options{Repository: "acme/models"}, want: forge.ErrNoToken},
+		{name: "no repository", o: forge.Options{Token: token}, want: forge.ErrNoRepository},
+		{name: "no slash", o: forge.Options{Token: token, Repository: "acme"}},
+		{name: "empty owner", o: forge.Options{Token: token, Repository: "/models"}},
+		{name: "too many parts", o: forge.Options{Token: token, Repository: "a/b/c"}},
+		{name: "bad url", o: forge.Options{Token: token, Repository: "a/b", APIURL: "ftp://x"}},
+		{name: "token in the url", o: forge.Options{Token: token, Repository: "a/b", APIURL: "ftp://u:" + token + "@x"}},
+		{name: "token in the repository", o: forge.Options{Token: token, Repository: token}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -484,9 +490,38 @@ func TestNewValidates(t *testing.T) {
 			if tt.ok {
 				require.NoError(t, err)
 				assert.Equal(t, tt.o.Repository, c.Repository())
-			} else {
-				require.Error(t, err)
+				return
 			}
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), token)
+			if tt.want != nil {
+				assert.ErrorIs(t, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestGitAuth(t *testing.T) {
+	tests := []struct {
+		name, url, token string
+		auth             bool
+	}{
+		{"https", "https://github.com/acme/models.git", token, true},
+		{"http", "http://127.0.0.1:1/acme/models.git", token, true},
+		{"no token", "https://github.com/acme/models.git", "", false},
+		{"ssh", "git@github.com:acme/models.git", token, false},
+		{"file", "file:///srv/models.git", token, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := forge.GitAuth(tt.url, tt.token)
+			if !tt.auth {
+				assert.Nil(t, a)
+				return
+			}
+			require.IsType(t, &githttp.BasicAuth{}, a)
+			assert.Equal(t, &githttp.BasicAuth{Username: "x-access-token", Password: tt.token}, a)
+			assert.NotContains(t, a.String(), tt.token)
 		})
 	}
 }

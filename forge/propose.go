@@ -163,11 +163,15 @@ func prBody(body, hash string) string {
 	return body + "\n\n" + marker
 }
 
-func (c *Client) gitAuth(url string) transport.AuthMethod {
-	if c.token == "" || !(strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
+// GitAuth returns how token authenticates git over HTTP(S) to url on
+// GitHub: basic auth as the x-access-token user. It returns nil for an
+// empty token or a URL of another scheme (ssh, file), whose credentials
+// come from elsewhere.
+func GitAuth(url, token string) transport.AuthMethod {
+	if token == "" || !(strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
 		return nil
 	}
-	return &githttp.BasicAuth{Username: "x-access-token", Password: c.token}
+	return &githttp.BasicAuth{Username: "x-access-token", Password: token}
 }
 
 // Propose makes the proposal a pull request from p.Branch into p.Base,
@@ -207,7 +211,7 @@ func (c *Client) Propose(ctx context.Context, repo *git.Repository, p Proposal) 
 	if urls := rem.Config().URLs; len(urls) > 0 {
 		url = urls[0]
 	}
-	auth := c.gitAuth(url)
+	auth := GitAuth(url, c.token)
 	baseRef := plumbing.NewBranchReferenceName(p.Base)
 	headRef := plumbing.NewBranchReferenceName(p.Branch)
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})

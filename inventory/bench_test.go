@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cairnops/cairn/internal/invgen"
 )
@@ -19,16 +20,32 @@ func writeInventory(t testing.TB, dir string, n int) {
 // whole-binary comparison with `cue vet` is bench/validate.sh.
 func BenchmarkLoad(b *testing.B) {
 	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("models=%d", n), func(b *testing.B) {
+		for _, isolated := range []bool{false, true} {
+			b.Run(fmt.Sprintf("models=%d/isolated=%v", n, isolated), func(b *testing.B) {
+				benchmarkLoad(b, n, isolated)
+			})
+		}
+	}
+}
+
+// benchmarkLoad loads n generated models, in worker processes when
+// isolated (the CPU time of the workers is not in the profile).
+func benchmarkLoad(b *testing.B, n int, isolated bool) {
+	{
+		{
 			dir := b.TempDir()
 			writeInventory(b, dir, n)
 			src, err := OpenWorktree(dir)
 			if err != nil {
 				b.Fatal(err)
 			}
+			opts := Options{}
+			if isolated {
+				opts.Isolate = testIsolation(b, Budget{Time: time.Minute, Memory: 1 << 30})
+			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				inv, err := Load(context.Background(), src, Options{})
+				inv, err := Load(context.Background(), src, opts)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -37,6 +54,6 @@ func BenchmarkLoad(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/model")
-		})
+		}
 	}
 }

@@ -142,7 +142,16 @@ type Options struct {
 	// Visit, when set, is called in the evaluating worker with every valid
 	// model and its live evaluated value (unified with the schema). Calls
 	// run concurrently; the value must not be kept after Visit returns.
+	// Visit runs in-process only: Load with Isolate and Visit is an error;
+	// use Visitor.
 	Visit func(m *Model, v cue.Value)
+	// Visitor, when set, is run on every valid model like Visit, in the
+	// process that evaluates the model, and its results are handed back
+	// to Visitor.Collect.
+	Visitor *Visitor
+	// Isolate, when set, evaluates inventory.cue and the models in worker
+	// processes under its budget. Nil evaluates in-process, without bounds.
+	Isolate *Isolation
 }
 
 // Load reads and evaluates the inventory of src. Problems with the
@@ -150,6 +159,9 @@ type Options struct {
 // the error is for an inventory that cannot be read at all (ErrNoInventory,
 // I/O, a cancelled ctx).
 func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
+	if opts.Isolate != nil && opts.Visit != nil {
+		return nil, errors.New("inventory: Options.Visit cannot run in a worker process; use Options.Visitor")
+	}
 	inv := &Inventory{Source: src}
 	settingsSrc, err := fs.ReadFile(src.FS, SettingsFile)
 	if err != nil {
@@ -158,7 +170,13 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		}
 		return nil, fmt.Errorf("reading %s: %w", SettingsFile, err)
 	}
-	inv.loadSettings(settingsSrc)
+	if opts.Isolate != nil {
+		if err := inv.loadSettingsIsolated(ctx, opts.Isolate, settingsSrc); err != nil {
+			return nil, err
+		}
+	} else {
+		inv.loadSettings(settingsSrc)
+	}
 
 	defaults, err := readDefaults(src.FS)
 	if err != nil {
@@ -196,9 +214,14 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	sort.Slice(inv.Models, func(i, j int) bool { return inv.Models[i].Name < inv.Models[j].Name })
 
 	problems := make([][]Problem, len(inv.Models))
-	if err := evaluate(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
+	eval := evaluate
+	if opts.Isolate != nil {
+		eval = evaluateIsolated
+	}
+	if err := eval(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
 		return nil, err
 	}
+	checkModels(inv.Models, problems, inv.Settings, inv.SettingsOK)
 	for _, p := range problems {
 		inv.Problems = append(inv.Problems, p...)
 	}
@@ -247,6 +270,18 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 	if recycle <= 0 {
 		recycle = 64
 	}
+	visit := opts.Visit
+	if vis := opts.Visitor; vis != nil {
+		f, err := lookupVisitor(vis.Name)
+		if err != nil {
+			return err
+		}
+		vf, err := f(vis.Config)
+		if err != nil {
+			return err
+		}
+		visit = func(m *Model, v cue.Value) { vis.Collect(m.Name, vf(m, v, func([]byte) {}), nil) }
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	var errOnce sync.Once
@@ -267,7 +302,7 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 					done = 0
 				}
 				done++
-				p, err := ev.model(fsys, defaults, models[i], opts.Visit)
+				p, err := ev.model(fsys, defaults, models[i], visit)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					continue
@@ -311,9 +346,34 @@ func newEvaluator() (*evaluator, error) {
 // model evaluates one model folder. Problems with its content are returned
 // as problems; the error is for files that cannot be read.
 func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit func(*Model, cue.Value)) ([]Problem, error) {
+	own, problems, err := readModel(fsys, defaults, m)
+	if err != nil || len(problems) > 0 {
+		return problems, err
+	}
+	problems, built, v := ev.evalModel(m, own, defaults)
+	if built {
+		m.fsys = fsys
+	}
+	if len(problems) > 0 {
+		return problems, nil
+	}
+	if problems := pathProblems(fsys, m); len(problems) > 0 {
+		return problems, nil
+	}
+	m.Valid = true
+	if visit != nil {
+		visit(m, v)
+	}
+	return nil, nil
+}
+
+// readModel reads the model's own files and sets m.Files. A folder that
+// cannot be evaluated (no .cue files, a file that cannot be read) is a
+// problem; the error is for an I/O failure.
+func readModel(fsys fs.FS, defaults []sourceFile, m *Model) ([]sourceFile, []Problem, error) {
 	entries, err := fs.ReadDir(fsys, m.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", m.Dir, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", m.Dir, err)
 	}
 	var own []sourceFile
 	for _, e := range entries {
@@ -324,9 +384,9 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) || !errors.Is(err, fs.ErrNotExist) {
-				return []Problem{{Model: m.Name, Pos: Position{File: name}, Message: "file cannot be read inside the repository: " + unwrapPathError(err)}}, nil
+				return nil, []Problem{{Model: m.Name, Pos: Position{File: name}, Message: "file cannot be read inside the repository: " + unwrapPathError(err)}}, nil
 			}
-			return nil, fmt.Errorf("reading %s: %w", name, err)
+			return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 		}
 		own = append(own, sourceFile{name: name, src: b})
 		m.Files = append(m.Files, name)
@@ -335,10 +395,18 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		m.Files = append(m.Files, d.name)
 	}
 	if len(own) == 0 {
-		return []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
+		return nil, []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
 	}
+	return own, nil, nil
+}
+
+// evalModel evaluates the model made of its own files and the defaults,
+// and decodes it into m.Model. built reports whether the CUE instance was
+// built (positions can then be indexed); v is the value unified with the
+// schema, valid when there are no problems. It reads no files, so that it
+// runs in a worker process as well.
+func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems []Problem, built bool, v cue.Value) {
 	first := Position{File: own[0].name, Line: 1, Column: 1}
-	var problems []Problem
 	if !NamePattern.MatchString(m.Name) {
 		problems = append(problems, Problem{Model: m.Name, Pos: first,
 			Message: fmt.Sprintf("model folder name %q is not a valid model name: want lower-case letters, digits and inner dashes, at most 63 characters", m.Name)})
@@ -363,40 +431,31 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 		}
 	}
 	if len(problems) > 0 {
-		return problems, nil
+		return problems, false, cue.Value{}
 	}
 	data := ev.ctx.BuildInstance(inst)
+	pl := modelPlacer(m, data, files, first)
 	if err := data.Err(); err != nil {
-		return cueProblems(m.Name, err, data, first), nil
+		return pl.cueProblems(err), false, cue.Value{}
 	}
-	v := data.Unify(ev.schema.Model)
-	m.fsys = fsys
+	v = data.Unify(ev.schema.Model)
 	// The concrete check is the common, fast path. Only when it fails are
 	// errors gathered in two passes, since CUE leaves out missing fields
 	// when anything else is wrong.
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
 		if err := v.Validate(cue.All()); err != nil {
-			problems = append(problems, cueProblems(m.Name, err, data, first)...)
+			problems = append(problems, pl.cueProblems(err)...)
 		}
-		problems = append(problems, incomplete(m.Name, v, data, first)...)
-		if len(problems) == 0 {
-			problems = cueProblems(m.Name, err, data, first)
-		}
+		problems = append(problems, pl.incomplete(v)...)
+		problems = append(problems, pl.unreported(err)...)
 	}
 	if len(problems) > 0 {
-		return problems, nil
+		return problems, true, v
 	}
 	if err := v.Decode(&m.Model); err != nil {
-		return cueProblems(m.Name, err, data, first), nil
+		return pl.cueProblems(err), true, v
 	}
-	if problems := pathProblems(fsys, m); len(problems) > 0 {
-		return problems, nil
-	}
-	m.Valid = true
-	if visit != nil {
-		visit(m, v)
-	}
-	return nil, nil
+	return nil, true, v
 }
 
 func unwrapPathError(err error) string {
@@ -480,13 +539,20 @@ func (inv *Inventory) loadSettings(src []byte) {
 		inv.Problems = append(inv.Problems, Problem{Pos: Position{File: SettingsFile}, Message: err.Error()})
 		return
 	}
+	inv.evalSettings(ev, src)
+}
+
+// evalSettings is loadSettings in ev. It returns the settings value,
+// unified with the schema, when SettingsOK; it reads no files, so that it
+// runs in a worker process as well.
+func (inv *Inventory) evalSettings(ev *evaluator, src []byte) cue.Value {
 	fallback := Position{File: SettingsFile, Line: 1, Column: 1}
 	def := ev.schema.Settings
 	f, err := parser.ParseFile(SettingsFile, src, parser.ParseComments)
 	if err != nil {
 		inv.Problems = append(inv.Problems, cueProblems("", err, cue.Value{}, fallback)...)
 		_ = def.Decode(&inv.Settings)
-		return
+		return cue.Value{}
 	}
 	if pkg := f.PackageName(); pkg != "inventory" {
 		inv.Problems = append(inv.Problems, Problem{Pos: packagePos(f, SettingsFile),
@@ -496,7 +562,7 @@ func (inv *Inventory) loadSettings(src []byte) {
 	if err := data.Err(); err != nil {
 		inv.Problems = append(inv.Problems, cueProblems("", err, data, fallback)...)
 		_ = def.Decode(&inv.Settings)
-		return
+		return cue.Value{}
 	}
 	v := data.Unify(def)
 	var problems []Problem
@@ -506,25 +572,30 @@ func (inv *Inventory) loadSettings(src []byte) {
 	problems = append(problems, incomplete("", v, data, fallback)...)
 	inv.settingsPos = astPositions([]*ast.File{f})
 	if len(problems) == 0 {
+		problems = concreteProblems(v, data, fallback)
+	}
+	if len(problems) == 0 {
 		if err := v.Decode(&inv.Settings); err != nil {
 			problems = append(problems, cueProblems("", err, data, fallback)...)
 		}
 	}
+	problems = append(problems, inv.settingsProblems(v, ev.schema.TargetKinds)...)
+	inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
 	if len(problems) > 0 {
 		inv.Problems = append(inv.Problems, problems...)
+		inv.Settings = schema.Settings{} // Decode merges into maps: start empty
 		_ = def.Decode(&inv.Settings)
-		return
+		return cue.Value{}
 	}
-	for name, t := range inv.Settings.Targets {
-		var cfg map[string]any
-		if err := v.LookupPath(cue.MakePath(cue.Str("targets"), cue.Str(name))).Decode(&cfg); err == nil {
-			for _, k := range []string{"stage", "kind", "onDrift"} {
-				delete(cfg, k)
-			}
-			t.Config = cfg
-			inv.Settings.Targets[name] = t
-		}
-	}
+	inv.SettingsOK = true
+	return v
+}
+
+// applySettings decodes the settings value v that evalSettings returned,
+// driver settings of every target included, and sets SettingsOK.
+func (inv *Inventory) applySettings(v cue.Value) {
+	_ = v.Decode(&inv.Settings)
+	inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
 	inv.SettingsOK = true
 }
 

@@ -61,9 +61,19 @@ func loadOnly(b *testing.B, ctx context.Context, src *inventory.Source) {
 }
 
 func loadAndEvaluate(b *testing.B, ctx context.Context, src *inventory.Source, now time.Time) {
-	pols, err := policy.Load(ctx, src)
+	loadAndEvaluateIsolated(b, ctx, src, now, nil)
+}
+
+// loadAndEvaluateIsolated is loadAndEvaluate in worker processes of iso,
+// or in-process with the Visitor when iso is nil.
+func loadAndEvaluateIsolated(b *testing.B, ctx context.Context, src *inventory.Source, now time.Time, iso *inventory.Isolation) {
+	pols, err := policy.LoadIsolated(ctx, src, iso)
 	require.NoError(b, err)
-	inv, err := inventory.Load(ctx, src, inventory.Options{Visit: pols.Visit})
+	opts := inventory.Options{Visit: pols.Visit}
+	if iso != nil {
+		opts = inventory.Options{Visitor: pols.Visitor(), Isolate: iso}
+	}
+	inv, err := inventory.Load(ctx, src, opts)
 	require.NoError(b, err)
 	rep, err := policy.Evaluate(ctx, inv, policy.Options{Now: now, Policies: pols})
 	require.NoError(b, err)
@@ -85,6 +95,13 @@ func BenchmarkValidate(b *testing.B) {
 	b.Run("load+policy", func(b *testing.B) {
 		for b.Loop() {
 			loadAndEvaluate(b, ctx, src, now)
+		}
+	})
+	// Isolated, the workers' CPU time is not in the process's profile.
+	iso := testIsolation(b, inventory.Budget{Time: time.Minute, Memory: 1 << 30})
+	b.Run("load+policy/isolated", func(b *testing.B) {
+		for b.Loop() {
+			loadAndEvaluateIsolated(b, ctx, src, now, iso)
 		}
 	})
 }

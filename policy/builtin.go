@@ -11,7 +11,7 @@ import (
 // rule is one entry here and its check function.
 var builtin = []Rule{
 	{ID: "schema", Severity: Error, Description: "the model and settings unify with the schema", check: checkSchema},
-	{ID: "pin-digest", Severity: Error, Description: "every version pins a sha256 digest and an immutable artifact URI (file, https, oci, s3)", check: checkPinDigest},
+	{ID: "pin-digest", Severity: Error, Description: "every version pins a sha256 digest and an immutable artifact URI (no branch, moving tag or latest)", check: checkPinDigest},
 	{ID: "stage-version", Severity: Error, Description: "every stage names a declared version; every stage is a declared stage", check: checkStageVersion},
 	{ID: "promotion-path", Severity: Error, Description: "with a base revision: a version entering stage N was in stage N-1 at base (or already in N)", check: checkPromotionPath},
 	{ID: "version-immutable", Severity: Error, Description: "with a base revision: a version's artifact digest and URI never change, and a version a stage used is not deleted", check: checkVersionImmutable},

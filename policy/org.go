@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,6 +63,9 @@ type Policies struct {
 	order    []*cue.Context
 	results  map[string][]orgResult
 	evalErrs map[string]Finding
+	// oneContext keeps the rules compiled in one cue.Context only: a
+	// worker evaluates in one context at a time.
+	oneContext bool
 }
 
 type policyFile struct {
@@ -78,6 +82,13 @@ type compiledRule struct {
 	id   string
 	file string
 	v    cue.Value
+	note []byte // JSON ruleNote, for a VisitFunc's note
+}
+
+// ruleNote says which rule a worker is running, should it not finish.
+type ruleNote struct {
+	ID  string             `json:"id"`
+	Pos inventory.Position `json:"pos"`
 }
 
 type orgResult struct {
@@ -88,8 +99,17 @@ type orgResult struct {
 // Load reads policies/*.cue of src and checks that each file compiles. A file
 // that does not is a finding at its file:line (rule "policy") and its rules
 // are left out; the other files still run. The error is for a policies
-// folder that cannot be read. A missing folder yields empty Policies.
+// folder that cannot be read. A missing folder yields empty Policies. Load
+// compiles in-process, without bounds; LoadIsolated bounds each file.
 func Load(ctx context.Context, src *inventory.Source) (*Policies, error) {
+	return LoadIsolated(ctx, src, nil)
+}
+
+// LoadIsolated is Load with each file compiled in a worker process of iso
+// under its budget; a file that passes the budget is a finding at the file
+// (rule "policy"). A nil iso compiles in-process, as Load. Pass
+// Policies.Visitor, not Visit, to an inventory.Load with the same Isolation.
+func LoadIsolated(ctx context.Context, src *inventory.Source, iso *inventory.Isolation) (*Policies, error) {
 	p := &Policies{compiled: map[*cue.Context]*compiledPolicies{}, results: map[string][]orgResult{}, evalErrs: map[string]Finding{}}
 	entries, err := fs.ReadDir(src.FS, PoliciesDir)
 	if err != nil {
@@ -98,15 +118,7 @@ func Load(ctx context.Context, src *inventory.Source) (*Policies, error) {
 		}
 		return nil, fmt.Errorf("reading %s: %w", PoliciesDir, err)
 	}
-	c := cuecontext.New()
-	schemaV := c.CompileString(policySchema)
-	if err := schemaV.Err(); err != nil {
-		return nil, fmt.Errorf("compiling policy schema: %w", err)
-	}
-	seen := map[string]string{}
-	for _, e := range builtin {
-		seen[e.ID] = "built-in"
-	}
+	var files []policySource
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -119,37 +131,146 @@ func Load(ctx context.Context, src *inventory.Source) (*Policies, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", name, err)
 		}
-		v, probs := compileFile(c, name, b, schemaV)
-		if len(probs) > 0 {
-			p.problems = append(p.problems, probs...)
+		files = append(files, policySource{Name: name, Src: string(b)})
+	}
+	compiled, err := compileAll(ctx, files, iso)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]string{}
+	for _, e := range builtin {
+		seen[e.ID] = "built-in"
+	}
+	for i, f := range files {
+		cf := compiled[i]
+		if len(cf.Problems) > 0 {
+			p.problems = append(p.problems, cf.Problems...)
 			continue
 		}
-		pf := policyFile{name: name, src: b}
-		it, err := v.LookupPath(cue.ParsePath("rules")).Fields()
-		if err == nil {
-			for it.Next() {
-				id := it.Selector().Unquoted()
-				rv := it.Value()
-				if other, ok := seen[id]; ok {
-					p.problems = append(p.problems, finding(PolicyRule, "", cuePos(rv.Pos(), name),
-						fmt.Sprintf("rule %q is already defined (%s); give it another id", id, other)))
-					continue
-				}
-				seen[id] = name
-				var meta struct {
-					Severity    Severity `json:"severity"`
-					Description string   `json:"description"`
-				}
-				_ = rv.Decode(&meta)
-				pf.rules = append(pf.rules, id)
-				p.rules = append(p.rules, Rule{ID: id, Severity: meta.Severity, Description: meta.Description, Source: name})
+		pf := policyFile{name: f.Name, src: []byte(f.Src)}
+		for _, r := range cf.Rules {
+			if other, ok := seen[r.ID]; ok {
+				p.problems = append(p.problems, finding(PolicyRule, "", r.Pos,
+					fmt.Sprintf("rule %q is already defined (%s); give it another id", r.ID, other)))
+				continue
 			}
+			seen[r.ID] = f.Name
+			pf.rules = append(pf.rules, r.ID)
+			p.rules = append(p.rules, Rule{ID: r.ID, Severity: r.Severity, Description: r.Description, Source: f.Name})
 		}
 		sort.Strings(pf.rules)
 		p.files = append(p.files, pf)
 	}
 	sort.Slice(p.rules, func(i, j int) bool { return p.rules[i].ID < p.rules[j].ID })
 	return p, nil
+}
+
+// policySource is a policy file as a worker receives it.
+type policySource struct {
+	Name  string   `json:"name"`
+	Src   string   `json:"src"`
+	Rules []string `json:"rules,omitempty"`
+}
+
+// compiledFile is what compiling one policy file gives: its problems, or
+// its rules in file order.
+type compiledFile struct {
+	Problems []Finding     `json:"problems,omitempty"`
+	Rules    []compiledDef `json:"rules,omitempty"`
+}
+
+type compiledDef struct {
+	ID          string             `json:"id"`
+	Severity    Severity           `json:"severity"`
+	Description string             `json:"description"`
+	Pos         inventory.Position `json:"pos"`
+}
+
+// compileJob is the name of the worker job that compiles one policy file.
+const compileJob = "policy.compile"
+
+func init() {
+	inventory.RegisterJob(compileJob, func(in []byte) ([]byte, error) {
+		var f policySource
+		if err := json.Unmarshal(in, &f); err != nil {
+			return nil, err
+		}
+		cf, err := compileSource(cuecontext.New(), f)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(cf)
+	})
+	inventory.RegisterVisitor(visitorName, newWorkerVisit)
+}
+
+// compileAll compiles files in one context, or each in a worker of iso.
+func compileAll(ctx context.Context, files []policySource, iso *inventory.Isolation) ([]compiledFile, error) {
+	out := make([]compiledFile, len(files))
+	if iso == nil {
+		c := cuecontext.New()
+		for i, f := range files {
+			cf, err := compileSource(c, f)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = cf
+		}
+		return out, nil
+	}
+	inputs := make([][]byte, len(files))
+	for i, f := range files {
+		b, err := json.Marshal(f)
+		if err != nil {
+			return nil, err
+		}
+		inputs[i] = b
+	}
+	res, err := iso.Run(ctx, compileJob, inputs...)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range res {
+		if r.Err == nil {
+			r.Err = json.Unmarshal(r.Output, &out[i])
+		}
+		if r.Err != nil {
+			msg := r.Err.Error()
+			var be *inventory.BudgetError
+			if errors.As(r.Err, &be) {
+				msg = be.Advice("the policy")
+			}
+			out[i] = compiledFile{Problems: []Finding{finding(PolicyRule, "", inventory.Position{File: files[i].Name, Line: 1, Column: 1}, msg)}}
+		}
+	}
+	return out, nil
+}
+
+// compileSource compiles one policy file in c and lists its rules.
+func compileSource(c *cue.Context, f policySource) (compiledFile, error) {
+	schemaV := c.CompileString(policySchema)
+	if err := schemaV.Err(); err != nil {
+		return compiledFile{}, fmt.Errorf("compiling policy schema: %w", err)
+	}
+	v, probs := compileFile(c, f.Name, []byte(f.Src), schemaV)
+	if len(probs) > 0 {
+		return compiledFile{Problems: probs}, nil
+	}
+	var out compiledFile
+	it, err := v.LookupPath(cue.ParsePath("rules")).Fields()
+	if err == nil {
+		for it.Next() {
+			rv := it.Value()
+			var meta struct {
+				Severity    Severity `json:"severity"`
+				Description string   `json:"description"`
+			}
+			_ = rv.Decode(&meta)
+			out.Rules = append(out.Rules, compiledDef{ID: it.Selector().Unquoted(), Severity: meta.Severity,
+				Description: meta.Description, Pos: cuePos(rv.Pos(), f.Name)})
+		}
+	}
+	return out, nil
 }
 
 // compileFile parses and builds one policy file in c and unifies it with the
@@ -281,9 +402,120 @@ func (p *Policies) Visit(m *inventory.Model, v cue.Value) {
 	if p == nil || len(p.files) == 0 {
 		return
 	}
+	p.store(m.Name, p.run(m, v, nil))
+}
+
+// visitorName is the name of the Policies' inventory.Visitor.
+const visitorName = "policy"
+
+// Visitor returns the Policies as an inventory.Visitor, which runs the
+// rules where each model is evaluated, in a worker process too, and stores
+// what they deny in p for Evaluate; nil when there are no rules to run.
+func (p *Policies) Visitor() *inventory.Visitor {
+	if p == nil || len(p.files) == 0 {
+		return nil
+	}
+	cfg := make([]policySource, len(p.files))
+	for i, f := range p.files {
+		cfg[i] = policySource{Name: f.name, Src: string(f.src), Rules: f.rules}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil // strings only: cannot fail
+	}
+	return &inventory.Visitor{Name: visitorName, Config: b, Collect: p.collect}
+}
+
+// visitResult is what the rules gave for one model.
+type visitResult struct {
+	Results []wireResult `json:"results,omitempty"`
+	Errs    []ruleErr    `json:"errs,omitempty"`
+}
+
+type wireResult struct {
+	Rule string `json:"rule"`
+	Msg  string `json:"msg"`
+}
+
+// ruleErr is a rule that could not be evaluated for the model.
+type ruleErr struct {
+	ID      string  `json:"id"`
+	Finding Finding `json:"finding"`
+}
+
+// newWorkerVisit makes the Policies of a Visitor's config in the process
+// that evaluates the models.
+func newWorkerVisit(config []byte) (inventory.VisitFunc, error) {
+	var files []policySource
+	if err := json.Unmarshal(config, &files); err != nil {
+		return nil, fmt.Errorf("policy visitor: %w", err)
+	}
+	p := &Policies{compiled: map[*cue.Context]*compiledPolicies{}, oneContext: true}
+	for _, f := range files {
+		p.files = append(p.files, policyFile{name: f.Name, src: []byte(f.Src), rules: f.Rules})
+	}
+	return func(m *inventory.Model, v cue.Value, note func([]byte)) []byte {
+		r := p.run(m, v, note)
+		out := visitResult{Errs: r.errs}
+		for _, x := range r.results {
+			out.Results = append(out.Results, wireResult{Rule: x.rule, Msg: x.msg})
+		}
+		b, _ := json.Marshal(out)
+		return b
+	}, nil
+}
+
+// collect stores the result of the rules on model, sent by a worker.
+func (p *Policies) collect(model string, result []byte, err error) {
+	if err != nil {
+		// The rules did not finish on this model, and the visitor is not
+		// run on the rest: a finding at the rule that was running, which
+		// result names, else at the first policy file.
+		msg := err.Error()
+		var be *inventory.BudgetError
+		var rn ruleNote
+		if json.Unmarshal(result, &rn) != nil || rn.ID == "" {
+			if errors.As(err, &be) {
+				msg = be.Advice("the rules")
+			}
+			f := finding(PolicyRule, model, inventory.Position{File: p.files[0].name, Line: 1, Column: 1},
+				fmt.Sprintf("organisation rules cannot be evaluated for model %s: %s", model, msg))
+			p.store(model, ruleRun{errs: []ruleErr{{ID: "", Finding: f}}})
+			return
+		}
+		if errors.As(err, &be) {
+			msg = be.Advice("the rule")
+		}
+		f := finding(PolicyRule, model, rn.Pos, fmt.Sprintf("rule %q cannot be evaluated for model %s: %s", rn.ID, model, msg))
+		p.store(model, ruleRun{errs: []ruleErr{{ID: rn.ID, Finding: f}}})
+		return
+	}
+	var vr visitResult
+	if err := json.Unmarshal(result, &vr); err != nil {
+		return
+	}
+	r := ruleRun{errs: vr.Errs}
+	for _, x := range vr.Results {
+		r.results = append(r.results, orgResult{rule: x.Rule, msg: x.Msg})
+	}
+	p.store(model, r)
+}
+
+// ruleRun is what the rules gave for one model.
+type ruleRun struct {
+	results []orgResult
+	errs    []ruleErr
+}
+
+// run evaluates every rule on model m's value v, calling note, when set,
+// before each.
+func (p *Policies) run(m *inventory.Model, v cue.Value, note func([]byte)) ruleRun {
 	cp := p.compiledFor(v.Context())
-	var res []orgResult
+	var out ruleRun
 	for _, r := range cp.rules {
+		if note != nil {
+			note(r.note)
+		}
 		deny := r.v.FillPath(cue.MakePath(cue.Str("model")), v).LookupPath(cue.MakePath(cue.Str("deny")))
 		if !deny.Exists() {
 			continue
@@ -294,25 +526,30 @@ func (p *Policies) Visit(m *inventory.Model, v cue.Value) {
 			if ep, ok := errPos(err, r.file); ok {
 				pos = ep
 			}
-			f := finding(PolicyRule, m.Name, pos,
-				fmt.Sprintf("rule %q cannot be evaluated for model %s: %s; make deny a list of strings that every model can evaluate", r.id, m.Name, oneLine(err)))
-			p.mu.Lock()
-			// Keep one finding per rule, for the first model by name, so
-			// that the report does not depend on evaluation order.
-			if old, ok := p.evalErrs[r.id]; !ok || m.Name < old.Model {
-				p.evalErrs[r.id] = f
-			}
-			p.mu.Unlock()
+			out.errs = append(out.errs, ruleErr{ID: r.id, Finding: finding(PolicyRule, m.Name, pos,
+				fmt.Sprintf("rule %q cannot be evaluated for model %s: %s; make deny a list of strings that every model can evaluate", r.id, m.Name, oneLine(err)))})
 			continue
 		}
 		for _, msg := range msgs {
-			res = append(res, orgResult{rule: r.id, msg: msg})
+			out.results = append(out.results, orgResult{rule: r.id, msg: msg})
 		}
 	}
-	if len(res) > 0 {
-		p.mu.Lock()
-		p.results[m.Name] = res
-		p.mu.Unlock()
+	return out
+}
+
+// store records what the rules gave for model.
+func (p *Policies) store(model string, r ruleRun) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range r.errs {
+		// Keep one finding per rule, for the first model by name, so
+		// that the report does not depend on evaluation order.
+		if old, ok := p.evalErrs[e.ID]; !ok || model < old.Model {
+			p.evalErrs[e.ID] = e.Finding
+		}
+	}
+	if len(r.results) > 0 {
+		p.results[model] = r.results
 	}
 }
 
@@ -367,10 +604,14 @@ func (p *Policies) compiledFor(c *cue.Context) *compiledPolicies {
 		}
 		for _, id := range f.rules {
 			rv := v.LookupPath(cue.MakePath(cue.Str("rules"), cue.Str(id)))
-			cp.rules = append(cp.rules, compiledRule{id: id, file: f.name, v: rv})
+			note, _ := json.Marshal(ruleNote{ID: id, Pos: cuePos(rv.Pos(), f.name)})
+			cp.rules = append(cp.rules, compiledRule{id: id, file: f.name, v: rv, note: note})
 		}
 	}
 	limit := 2*runtime.GOMAXPROCS(0) + 2
+	if p.oneContext {
+		limit = 1
+	}
 	p.mu.Lock()
 	p.compiled[c] = cp
 	p.order = append(p.order, c)

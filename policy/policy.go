@@ -61,6 +61,19 @@ type Report struct {
 	Summary  Summary   `json:"summary"`
 }
 
+// Add appends findings to the report and counts them in its summary.
+func (r *Report) Add(fs ...Finding) {
+	for _, f := range fs {
+		r.Findings = append(r.Findings, f)
+		switch f.Severity {
+		case Error:
+			r.Summary.Errors++
+		case Warning:
+			r.Summary.Warnings++
+		}
+	}
+}
+
 // Summary counts a report's findings.
 type Summary struct {
 	Errors   int `json:"errors"`
@@ -128,7 +141,7 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 		settings = opts.Base.Settings
 	}
 	severity := func(id string, def Severity) Severity {
-		if o, ok := settings.Rules[id]; ok && o.Severity != "" && id != "schema" {
+		if o, ok := settings.Rules[id]; ok && o.Severity != "" && !fixed[id] {
 			return Severity(o.Severity)
 		}
 		return def
@@ -201,6 +214,11 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 	return rep, nil
 }
 
+// fixed are the rules whose severity `rules:` cannot change: schema, since
+// a model that does not evaluate cannot be judged, and signature, since
+// signing is switched off only by a reviewed change to signing.required.
+var fixed = map[string]bool{"schema": true, SignatureRule: true}
+
 // unknownRules reports `rules:` entries of inventory.cue that name no
 // built-in or organisation rule: a misspelt id would otherwise leave the
 // rule it meant at its default severity without a word. Only when the
@@ -223,6 +241,16 @@ func unknownRules(inv *inventory.Inventory, pols ...*Policies) []Finding {
 	}
 	var out []Finding
 	for _, id := range slices.Sorted(maps.Keys(inv.Settings.Rules)) {
+		if o := inv.Settings.Rules[id]; fixed[id] && o.Severity != "" && o.Severity != string(Error) {
+			msg := fmt.Sprintf("rules.%q: the %s rule cannot be softened or switched off", id, id)
+			if id == SignatureRule {
+				msg += "; to stop requiring signatures for a stage, remove it from signing.required"
+			}
+			f := finding("schema", "", inv.SettingsPos("rules", id, "severity"), msg)
+			f.Severity = Error
+			out = append(out, f)
+			continue
+		}
 		if known[id] {
 			continue
 		}

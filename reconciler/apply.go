@@ -4,47 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
+	"strings"
 
+	"github.com/cairnops/cairn/artifact"
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
-	"github.com/cairnops/cairn/signing"
 	"github.com/cairnops/cairn/target"
 )
 
 // ErrRefused is wrapped by Apply's error when the revision is refused before
-// any target is touched: validation errors or signatures that do not verify.
-// It is a stalled condition: retrying the same revision cannot succeed.
-var ErrRefused = errors.New("revision refused")
+// any target is touched: the gate's verdict (gate.Check) holds errors, such
+// as validation findings or signatures that do not verify. It is
+// gate.ErrRefused: a stalled condition, retrying the same revision cannot
+// succeed.
+var ErrRefused = gate.ErrRefused
 
 // ErrTargetFailed is wrapped by Apply's error when one or more targets could
 // not be applied (an artifact that does not match its digest, an
 // unreachable URL, I/O). Each such target carries its Error.
 var ErrTargetFailed = errors.New("apply failed")
 
-// SignatureCheck is the outcome of checking one version's signature.
-type SignatureCheck struct {
-	Model   string `json:"model"`
-	Version string `json:"version"`
-	Bundle  string `json:"bundle"`
-	// Signer is the verified identity, empty when not verified.
-	Signer string `json:"signer,omitempty"`
-	// Problem is why the version is refused; empty when it is not.
-	Problem string `json:"problem,omitempty"`
-	// Note is a non-fatal remark, e.g. an unsigned version without --require-signatures.
-	Note string `json:"note,omitempty"`
-}
-
 // Result is what Apply did.
 type Result struct {
 	Revision string `json:"revision"`
 	// Refused is why the revision was refused; empty when it was not.
 	Refused string `json:"refused,omitempty"`
-	// Findings are the validation errors that refused the revision.
+	// Findings are the findings of the verdict that refused the revision,
+	// as validate reports them.
 	Findings   []policy.Finding `json:"findings,omitempty"`
-	Signatures []SignatureCheck `json:"signatures,omitempty"`
+	Signatures []gate.Signature `json:"signatures,omitempty"`
 	Targets    []TargetPlan     `json:"targets"`
 }
 
@@ -58,156 +47,51 @@ func (r *Result) String() string {
 	return s
 }
 
-// BundlePath returns where the Sigstore bundle of model@version lives in the repository.
-func BundlePath(model, version string) string {
-	return path.Join(inventory.ModelsDir, model, "signatures", version+".sigstore.json")
-}
-
 // applyRun carries one Apply through its steps.
 type applyRun struct {
+	v        *gate.Verdict
 	inv      *inventory.Inventory
 	opts     Options
 	bindings []Binding
 	res      *Result
-	signers  map[string]string // model@version -> verified identity
 }
 
-// Apply validates inv, verifies signatures and applies the desired state to
-// every target (or the one opts.Target names), in that order, stopping at
-// the first step that refuses. A refused revision touches no target and
-// returns an error wrapping ErrRefused; targets that fail return an error
-// wrapping ErrTargetFailed after the others were applied. Every attempt is
-// recorded in <StateDir>/targets.json and every change in
-// <StateDir>/audit.jsonl. Other errors are I/O on the state directory or
-// ErrUnknownTarget. The Result is returned whenever it is not nil.
-func Apply(ctx context.Context, inv *inventory.Inventory, opts Options) (*Result, error) {
+// Apply applies the desired state of the verdict's revision to every target
+// (or the one opts.Target names) when the verdict allows it
+// (gate.Verdict.Allow). A refused revision touches no target and returns an
+// error wrapping ErrRefused; targets that fail return an error wrapping
+// ErrTargetFailed after the others were applied. Every attempt is recorded
+// in <StateDir>/targets.json and every change in <StateDir>/audit.jsonl.
+// Other errors are I/O on the state directory or ErrUnknownTarget. The
+// Result is returned whenever it is not nil.
+func Apply(ctx context.Context, v *gate.Verdict, opts Options) (*Result, error) {
+	if v == nil || v.Inventory == nil {
+		return nil, fmt.Errorf("%w: no verdict", ErrRefused)
+	}
+	inv := v.Inventory
 	bs, err := Bindings(inv, opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &applyRun{inv: inv, opts: opts, bindings: bs, signers: map[string]string{},
-		res: &Result{Revision: inv.Source.Revision, Targets: []TargetPlan{}}}
-	steps := []func(context.Context) error{r.validate, r.verify, r.apply}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
-			if errors.Is(err, ErrRefused) {
-				if rerr := r.recordRefusal(); rerr != nil {
-					return r.res, errors.Join(err, rerr)
-				}
-			}
-			return r.res, err
+	r := &applyRun{v: v, inv: inv, opts: opts, bindings: bs,
+		res: &Result{Revision: inv.Source.Revision, Targets: []TargetPlan{}, Signatures: v.Signatures}}
+	if err := v.Allow(); err != nil {
+		r.res.Refused = strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
+		r.res.Findings = v.Report.Findings
+		if rerr := r.recordRefusal(); rerr != nil {
+			return r.res, errors.Join(err, rerr)
 		}
+		return r.res, err
+	}
+	if err := r.apply(ctx); err != nil {
+		return r.res, err
 	}
 	return r.res, nil
 }
 
-func (r *applyRun) refuse(reason string) error {
-	r.res.Refused = reason
-	return fmt.Errorf("%w: %s", ErrRefused, reason)
-}
-
-// validate refuses a revision with governance errors.
-func (r *applyRun) validate(ctx context.Context) error {
-	rep, err := policy.Evaluate(ctx, r.inv, policy.Options{Now: r.opts.now()})
-	if err != nil {
-		return err
-	}
-	for _, f := range rep.Findings {
-		if f.Severity == policy.Error {
-			r.res.Findings = append(r.res.Findings, f)
-		}
-	}
-	if n := len(r.res.Findings); n > 0 {
-		word := "errors"
-		if n == 1 {
-			word = "error"
-		}
-		return r.refuse(fmt.Sprintf("the inventory has %d validation %s", n, word))
-	}
-	return nil
-}
-
-func trusted(t signing.Trust) bool {
-	return len(t.Keys) > 0 || (t.Root != nil && len(t.Identities) > 0)
-}
-
-// verify checks the bundle of every version bound for a signing.required
-// stage on a drivable target.
-func (r *applyRun) verify(ctx context.Context) error {
-	required := r.inv.Settings.Signing.Required
-	haveTrust := trusted(r.opts.Trust)
-	if !haveTrust && !r.opts.RequireSignatures {
-		return nil
-	}
-	seen := map[string]bool{}
-	var refused []string
-	for _, b := range r.bindings {
-		if b.Driver == nil || !slices.Contains(required, b.Stage) {
-			continue
-		}
-		for _, m := range Desired(r.inv, b.Stage) {
-			key := m.Name + "@" + m.Version
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			c := r.check(ctx, m, haveTrust)
-			r.res.Signatures = append(r.res.Signatures, c)
-			if c.Problem != "" {
-				refused = append(refused, fmt.Sprintf("%s@%s: %s", m.Name, m.Version, c.Problem))
-			}
-			if c.Signer != "" {
-				r.signers[key] = c.Signer
-			}
-		}
-	}
-	if len(refused) > 0 {
-		return r.refuse("signature check: " + joinSemicolon(refused))
-	}
-	return nil
-}
-
-func joinSemicolon(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += "; "
-		}
-		out += x
-	}
-	return out
-}
-
-func (r *applyRun) check(ctx context.Context, m target.Model, haveTrust bool) SignatureCheck {
-	c := SignatureCheck{Model: m.Name, Version: m.Version, Bundle: BundlePath(m.Name, m.Version)}
-	data, err := r.inv.Source.ReadFile(c.Bundle)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if r.opts.RequireSignatures {
-			c.Problem = "no signature bundle " + c.Bundle
-		} else {
-			c.Note = "unsigned: no bundle " + c.Bundle
-		}
-		return c
-	case err != nil:
-		c.Problem = fmt.Sprintf("reading %s: %v", c.Bundle, err)
-		return c
-	case !haveTrust:
-		c.Problem = "no trusted key given to verify " + c.Bundle
-		return c
-	}
-	res, err := signing.Verify(ctx, data, m.Artifact.Digest, r.opts.Trust)
-	if err != nil {
-		c.Problem = err.Error()
-		return c
-	}
-	c.Signer = res.Identity
-	return c
-}
-
 // apply applies every drivable target, recording state and audit.
 func (r *applyRun) apply(ctx context.Context) error {
-	open := Opener(r.inv.Source, r.opts.HTTPClient)
+	open := artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target()
 	rev := r.inv.Source.Revision
 	st, err := loadStates(r.opts.StateDir)
 	if err != nil {
@@ -252,7 +136,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 				continue
 			}
 			audit = append(audit, AuditEntry{Time: now, Revision: rev, Target: b.Name, Model: c.Model,
-				From: c.From, To: c.To, Digest: c.Digest, Signer: r.signers[c.Model+"@"+c.To],
+				From: c.From, To: c.To, Digest: c.Digest, Signer: r.v.Signer(c.Model, c.To),
 				Approvers: []string{}, Action: string(c.Action), Result: result})
 		}
 		r.res.Targets = append(r.res.Targets, tp)

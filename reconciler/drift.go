@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/target"
 )
 
@@ -60,7 +60,8 @@ type DriftReport struct {
 // signatures included); "report" and "pr" targets are only reported. The
 // error return is for ErrUnknownTarget; a target that cannot be observed or
 // healed is listed in Errors.
-func Drift(ctx context.Context, inv *inventory.Inventory, opts Options, heal bool) (*DriftReport, error) {
+func Drift(ctx context.Context, v *gate.Verdict, opts Options, heal bool) (*DriftReport, error) {
+	inv := v.Inventory
 	bs, err := Bindings(inv, opts)
 	if err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func Drift(ctx context.Context, inv *inventory.Inventory, opts Options, heal boo
 		if len(fs) > 0 && heal && b.OnDrift == "heal" {
 			o := opts
 			o.Target = b.Name
-			res, err := Apply(ctx, inv, o)
+			res, err := Apply(ctx, v, o)
 			if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrTargetFailed) {
 				return nil, err
 			}
@@ -101,6 +102,17 @@ func Drift(ctx context.Context, inv *inventory.Inventory, opts Options, heal boo
 		rep.Findings = append(rep.Findings, fs...)
 	}
 	return rep, nil
+}
+
+// Unhealed counts the findings that --heal did not heal.
+func (r *DriftReport) Unhealed() int {
+	n := 0
+	for _, f := range r.Findings {
+		if !f.Healed {
+			n++
+		}
+	}
+	return n
 }
 
 func setKey(m *map[string]string, k, v string) {

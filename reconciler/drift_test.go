@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairnops/cairn/internal/treetest"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/signing"
 	"github.com/cairnops/cairn/target"
@@ -24,10 +25,10 @@ func TestDrift(t *testing.T) {
 	// prod heals (as shipped), dev only reports.
 	edit(t, dir, "inventory.cue", `path: "development"}`, `path: "development", onDrift: "report"}`)
 	opts := options(t)
-	_, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+	_, err := reconciler.Apply(ctx, checkAt(t, dir, ""), opts)
 	require.NoError(t, err)
 
-	rep, err := reconciler.Drift(ctx, loadAt(t, dir, ""), opts, false)
+	rep, err := reconciler.Drift(ctx, checkAt(t, dir, ""), opts, false)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)
 
@@ -52,7 +53,7 @@ func TestDrift(t *testing.T) {
 		{Kind: reconciler.KindTargetDrift, Target: "staging-local", Model: "churn-predictor", Want: "1.4.0", Message: "churn-predictor is not deployed, want 1.4.0"},
 		{Kind: reconciler.KindTargetDrift, Target: "staging-local", Model: "stray-model", Message: "stray-model is on the target but not desired"},
 	}
-	rep, err = reconciler.Drift(ctx, loadAt(t, dir, ""), opts, false)
+	rep, err = reconciler.Drift(ctx, checkAt(t, dir, ""), opts, false)
 	require.NoError(t, err)
 	assert.Equal(t, want, rep.Findings)
 	if t.Failed() {
@@ -63,7 +64,7 @@ func TestDrift(t *testing.T) {
 
 	// Heal: prod and staging are re-applied, dev (report) is left alone.
 	devBefore := treetest.Hash(t, filepath.Join(opts.TargetRoot, "development"))
-	rep, err = reconciler.Drift(ctx, loadAt(t, dir, ""), opts, true)
+	rep, err = reconciler.Drift(ctx, checkAt(t, dir, ""), opts, true)
 	require.NoError(t, err)
 	require.Len(t, rep.Findings, 4)
 	assert.False(t, rep.Findings[0].Healed, "report-only target healed")
@@ -74,14 +75,14 @@ func TestDrift(t *testing.T) {
 	assert.Equal(t, devBefore, treetest.Hash(t, filepath.Join(opts.TargetRoot, "development")))
 	assert.Equal(t, fileDigest(t, filepath.Join(dir, "artifacts/fraud-detector/2.3.0/model.onnx")), fileDigest(t, prodFile))
 
-	rep, err = reconciler.Drift(ctx, loadAt(t, dir, ""), opts, true)
+	rep, err = reconciler.Drift(ctx, checkAt(t, dir, ""), opts, true)
 	require.NoError(t, err)
 	require.Len(t, rep.Findings, 1)
 	assert.Equal(t, "dev-local", rep.Findings[0].Target)
 
 	// drift with a target filter sees only that target.
 	opts.Target = "prod-local"
-	rep, err = reconciler.Drift(ctx, loadAt(t, dir, ""), opts, false)
+	rep, err = reconciler.Drift(ctx, checkAt(t, dir, ""), opts, false)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)
 }
@@ -100,7 +101,7 @@ func TestApplyVerifiesSignatures(t *testing.T) {
 		require.NoError(t, err)
 		bundle, err := signing.Sign(ctx, s, digest)
 		require.NoError(t, err)
-		bp := filepath.Join(dir, reconciler.BundlePath("fraud-detector", "2.3.0"))
+		bp := filepath.Join(dir, inventory.BundlePath("fraud-detector", "2.3.0"))
 		require.NoError(t, os.MkdirAll(filepath.Dir(bp), 0o755))
 		require.NoError(t, os.WriteFile(bp, bundle, 0o644))
 		k, err := signing.LoadPublicKey(pp)
@@ -113,10 +114,9 @@ func TestApplyVerifiesSignatures(t *testing.T) {
 		trusted := sign("trusted", digest)
 		sign("other", digest) // overwrites the bundle with another key's signature
 		opts := options(t)
-		opts.Trust = signing.Trust{Keys: []crypto.PublicKey{trusted}}
-		res, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+		res, err := reconciler.Apply(ctx, checkAt(t, dir, "", signing.Trust{Keys: []crypto.PublicKey{trusted}}), opts)
 		require.ErrorIs(t, err, reconciler.ErrRefused)
-		assert.Contains(t, res.Refused, "fraud-detector@2.3.0")
+		assert.Contains(t, refusal(res), "version 2.3.0 has no valid signature")
 		assert.NoDirExists(t, opts.TargetRoot)
 		audit, err := reconciler.Audit(opts.StateDir)
 		require.NoError(t, err)
@@ -126,15 +126,13 @@ func TestApplyVerifiesSignatures(t *testing.T) {
 	t.Run("trusted signature is recorded in the audit", func(t *testing.T) {
 		trusted := sign("trusted", digest)
 		opts := options(t)
-		opts.Trust = signing.Trust{Keys: []crypto.PublicKey{trusted}}
-		opts.RequireSignatures = true
 		opts.Now = func() time.Time { return now }
-		res, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+		res, err := reconciler.Apply(ctx, checkAt(t, dir, "", signing.Trust{Keys: []crypto.PublicKey{trusted}}), opts)
 		require.NoError(t, err)
 		id, err := signing.KeyID(trusted)
 		require.NoError(t, err)
 		require.Len(t, res.Signatures, 1)
-		assert.Equal(t, id, res.Signatures[0].Signer)
+		assert.Equal(t, id, res.Signatures[0].Identity)
 		audit, err := reconciler.Audit(opts.StateDir)
 		require.NoError(t, err)
 		var signers []string
@@ -149,9 +147,8 @@ func TestApplyVerifiesSignatures(t *testing.T) {
 	t.Run("signature over another digest is refused", func(t *testing.T) {
 		trusted := sign("trusted", "sha256:"+strings.Repeat("0", 64))
 		opts := options(t)
-		opts.Trust = signing.Trust{Keys: []crypto.PublicKey{trusted}}
-		res, err := reconciler.Apply(ctx, loadAt(t, dir, ""), opts)
+		res, err := reconciler.Apply(ctx, checkAt(t, dir, "", signing.Trust{Keys: []crypto.PublicKey{trusted}}), opts)
 		require.ErrorIs(t, err, reconciler.ErrRefused)
-		assert.Contains(t, res.Refused, "bundle signs another digest")
+		assert.Contains(t, refusal(res), "bundle signs another digest")
 	})
 }

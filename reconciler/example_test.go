@@ -2,13 +2,16 @@ package reconciler_test
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/signing"
 )
 
 func ExampleApply() {
@@ -21,11 +24,17 @@ func ExampleApply() {
 		fmt.Println(err)
 		return
 	}
-	inv, err := inventory.Load(ctx, src, inventory.Options{})
+	key, err := signing.LoadPublicKey(filepath.Join("..", "examples", "quickstart", "keys", "cairn-example.pub"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	v, err := gate.Check(ctx, src, gate.Options{Trust: signing.Trust{Keys: []crypto.PublicKey{key}}, Deploy: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	inv := v.Inventory
 	opts := reconciler.Options{
 		TargetRoot: filepath.Join(tmp, "targets"),
 		StateDir:   filepath.Join(tmp, "state"),
@@ -38,13 +47,13 @@ func ExampleApply() {
 		return
 	}
 	fmt.Print(plan)
-	res, err := reconciler.Apply(ctx, inv, opts)
+	res, err := reconciler.Apply(ctx, v, opts)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Print(res)
-	res, _ = reconciler.Apply(ctx, inv, opts)
+	res, _ = reconciler.Apply(ctx, v, opts)
 	fmt.Print(res)
 	// Output:
 	// target prod-local (production, local)

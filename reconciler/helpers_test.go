@@ -2,6 +2,7 @@ package reconciler_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -15,8 +16,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
+	"github.com/cairnops/cairn/signing"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -49,21 +52,45 @@ func options(t *testing.T) reconciler.Options {
 		Now: func() time.Time { return now }}
 }
 
-// loadAt loads the inventory at dir, at rev ("" for the working tree).
-func loadAt(t *testing.T, dir, rev string) *inventory.Inventory {
+// exampleTrust is the trust root of the example's signed production
+// version: its public key, as an operator would pass it.
+func exampleTrust(t *testing.T) signing.Trust {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	k, err := signing.LoadPublicKey(filepath.Join(filepath.Dir(file), "..", "examples", "quickstart", "keys", "cairn-example.pub"))
+	require.NoError(t, err)
+	return signing.Trust{Keys: []crypto.PublicKey{k}}
+}
+
+// checkAt returns the gate's deployment verdict on the inventory at dir, at
+// rev ("" for the working tree), with trust (the example's key when none is
+// given).
+func checkAt(t *testing.T, dir, rev string, trust ...signing.Trust) *gate.Verdict {
 	t.Helper()
 	src, err := inventory.Open(context.Background(), dir, rev)
 	require.NoError(t, err)
-	opts := inventory.Options{}
-	if rev != "" {
-		// go-git's Tree.FindEntry caches into a map without a lock, and
-		// inventory's treeFS shares one tree between Load's workers: a
-		// data race (reported to the inventory owner). One worker avoids it.
-		opts.Workers = 1
+	tr := exampleTrust(t)
+	if len(trust) > 0 {
+		tr = trust[0]
 	}
-	inv, err := inventory.Load(context.Background(), src, opts)
+	v, err := gate.Check(context.Background(), src, gate.Options{Now: now, Trust: tr, Deploy: true})
 	require.NoError(t, err)
-	return inv
+	return v
+}
+
+// loadAt loads the inventory at dir, at rev ("" for the working tree).
+func loadAt(t *testing.T, dir, rev string) *inventory.Inventory {
+	t.Helper()
+	return checkAt(t, dir, rev).Inventory
+}
+
+// refusal is why res was refused: its reason and the findings behind it.
+func refusal(res *reconciler.Result) string {
+	s := res.Refused
+	for _, f := range res.Findings {
+		s += "\n" + f.String()
+	}
+	return s
 }
 
 // fileDigest returns "sha256:<hex>" of a file.

@@ -3,17 +3,13 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"path"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/cairnops/cairn/inventory"
@@ -57,59 +53,32 @@ type lifecycle struct {
 
 // History returns, oldest first, every commit reachable from src's revision
 // (HEAD for the working tree) that changed the stage pins or the retirement
-// of model, read with go-git without a checkout. A commit at which the model
+// of model, as inventory.ModelHistory reads them. A commit at which the model
 // does not evaluate is passed over; the next one that does is compared with
 // the last good one. It returns ErrNoHistory when src has no repository.
-func History(ctx context.Context, src *inventory.Source, model string) ([]HistoryEntry, error) {
+func History(ctx context.Context, src *inventory.Source, model string, load inventory.Options) ([]HistoryEntry, error) {
 	if src.Repo == nil {
 		return nil, ErrNoHistory
 	}
-	var from plumbing.Hash
-	if src.Commit != nil {
-		from = src.Commit.Hash
-	} else {
-		head, err := src.Repo.Head()
+	type revision struct {
+		commit *object.Commit
+		life   lifecycle
+		order  []string
+	}
+	var revs []revision
+	for rev, err := range inventory.ModelHistory(ctx, src, model, 0, load) {
 		if err != nil {
-			return nil, fmt.Errorf("reading HEAD: %w", err)
+			return nil, err
 		}
-		from = head.Hash()
-	}
-	dir := src.RepoPath(path.Join(inventory.ModelsDir, model)) + "/"
-	models := src.RepoPath(inventory.ModelsDir)
-	iter, err := src.Repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {
-		return strings.HasPrefix(p, dir) || (path.Dir(p) == models && strings.HasSuffix(p, ".cue"))
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("reading history: %w", err)
-	}
-	var commits []*object.Commit
-	err = iter.ForEach(func(c *object.Commit) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		commits = append(commits, c)
-		return nil
-	})
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("reading history: %w", err)
-	}
-	// Oldest first.
-	for i, j := 0, len(commits)-1; i < j; i, j = i+1, j-1 {
-		commits[i], commits[j] = commits[j], commits[i]
+		revs = append(revs, revision{commit: rev.Commit, life: lifecycleOf(rev.Model), order: rev.Stages})
 	}
 	var stageOrder []string
 	prev := lifecycle{stages: map[string]string{}}
 	var out []HistoryEntry
-	for _, c := range commits {
-		cur, order, ok, err := lifecycleAt(ctx, src, c, model)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		if order != nil {
-			stageOrder = order
+	for i := len(revs) - 1; i >= 0; i-- { // oldest first
+		c, cur := revs[i].commit, revs[i].life
+		if revs[i].order != nil {
+			stageOrder = revs[i].order
 		}
 		e := HistoryEntry{Commit: c.Hash.String(), Author: c.Author.Name, Email: c.Author.Email,
 			Date: c.Author.When, Subject: subject(c.Message), PR: pullRequest(c.Message), Changes: diffStages(prev.stages, cur.stages, stageOrder)}
@@ -126,36 +95,12 @@ func History(ctx context.Context, src *inventory.Source, model string) ([]Histor
 	return out, nil
 }
 
-// lifecycleAt evaluates model at commit c; ok is false when it is absent or invalid there.
-func lifecycleAt(ctx context.Context, src *inventory.Source, c *object.Commit, model string) (lifecycle, []string, bool, error) {
-	at, err := inventory.OpenCommit(ctx, src.Repo, src.Dir, c.Hash.String())
-	if err != nil {
-		return lifecycle{}, nil, false, err
-	}
-	inv, err := inventory.Load(ctx, at, inventory.Options{Only: []string{model}, Workers: 1})
-	if errors.Is(err, inventory.ErrNoInventory) {
-		return lifecycle{}, nil, false, nil
-	}
-	if err != nil {
-		return lifecycle{}, nil, false, fmt.Errorf("reading %s at %s: %w", model, c.Hash.String()[:12], err)
-	}
-	m := inv.Model(model)
-	var order []string
-	if inv.SettingsOK {
-		order = inv.Settings.Stages
-	}
+// lifecycleOf returns the lifecycle of m; a nil m (deleted) pins nothing.
+func lifecycleOf(m *inventory.Model) lifecycle {
 	if m == nil {
-		// Deleted: every pin is gone.
-		return lifecycle{stages: map[string]string{}}, order, true, nil
+		return lifecycle{stages: map[string]string{}}
 	}
-	if !m.Valid {
-		return lifecycle{}, nil, false, nil
-	}
-	st := make(map[string]string, len(m.Stages))
-	for k, v := range m.Stages {
-		st[k] = v
-	}
-	return lifecycle{stages: st, retired: m.Retired}, order, true, nil
+	return lifecycle{stages: maps.Clone(m.Stages), retired: m.Retired}
 }
 
 // diffStages returns the changed stages, in the inventory's stage order and

@@ -29,7 +29,7 @@ func TestHistory(t *testing.T) {
 
 	src, err := inventory.OpenWorktree(dir)
 	require.NoError(t, err)
-	h, err := reconciler.History(ctx, src, "churn-predictor")
+	h, err := reconciler.History(ctx, src, "churn-predictor", inventory.Options{})
 	require.NoError(t, err)
 	require.Len(t, h, 3)
 	assert.Equal(t, "Ada Lovelace", h[0].Author)
@@ -45,7 +45,7 @@ func TestHistory(t *testing.T) {
 	assert.Equal(t, "development 1.5.0→-", h[2].Changes[0].String())
 	assert.Equal(t, []reconciler.StageChange{{Stage: "development", From: "1.5.0"}, {Stage: "production", To: "1.5.0"}}, h[2].Changes)
 
-	d, err := reconciler.History(ctx, src, "demand-forecast")
+	d, err := reconciler.History(ctx, src, "demand-forecast", inventory.Options{})
 	require.NoError(t, err)
 	require.Len(t, d, 2)
 	require.NotNil(t, d[1].Retired)
@@ -55,12 +55,12 @@ func TestHistory(t *testing.T) {
 	// From an older revision, later commits are not seen.
 	old, err := inventory.Open(ctx, dir, c2)
 	require.NoError(t, err)
-	h, err = reconciler.History(ctx, old, "churn-predictor")
+	h, err = reconciler.History(ctx, old, "churn-predictor", inventory.Options{})
 	require.NoError(t, err)
 	assert.Len(t, h, 2)
 
 	noGit, err := inventory.OpenWorktree(quickstart(t))
 	require.NoError(t, err)
-	_, err = reconciler.History(ctx, noGit, "churn-predictor")
+	_, err = reconciler.History(ctx, noGit, "churn-predictor", inventory.Options{})
 	assert.ErrorIs(t, err, reconciler.ErrNoHistory)
 }

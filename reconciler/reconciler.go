@@ -8,15 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cairnops/cairn/inventory"
-	"github.com/cairnops/cairn/signing"
 	"github.com/cairnops/cairn/target"
 	"github.com/cairnops/cairn/target/local"
 )
@@ -42,15 +39,9 @@ type Options struct {
 	StateDir string
 	// Target limits the run to the target of this name; empty means all.
 	Target string
-	// Trust, when it holds keys or keyless identities, verifies the
-	// signatures of versions bound for signing.required stages.
-	Trust signing.Trust
-	// RequireSignatures refuses a version bound for a signing.required
-	// stage that has no bundle verifying against Trust.
-	RequireSignatures bool
 	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
 	HTTPClient *http.Client
-	// Now is the clock for the audit log and the review-due rule; nil means time.Now.
+	// Now is the clock for the audit log; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -125,15 +116,15 @@ func Bindings(inv *inventory.Inventory, opts Options) ([]Binding, error) {
 	return out, nil
 }
 
-// localPath resolves a local target's `path` setting: absolute as given, a
-// relative one under root and never outside it.
+// localPath resolves a local target's `path` setting under root: relative,
+// and never outside root (inventory.Load refuses other paths already).
 func localPath(cfg map[string]any, root string) (string, error) {
 	p, _ := cfg["path"].(string)
 	if p == "" {
 		return "", errors.New("local target has no path setting")
 	}
 	if filepath.IsAbs(p) {
-		return filepath.Clean(p), nil
+		return "", fmt.Errorf("local target path %q is absolute: want a path relative to the target root", p)
 	}
 	if !filepath.IsLocal(p) {
 		return "", fmt.Errorf("local target path %q leaves the target root", p)
@@ -165,62 +156,4 @@ func Desired(inv *inventory.Inventory, stage string) []target.Model {
 		}})
 	}
 	return out
-}
-
-// Opener returns the artifact opener for an inventory source: file:// URIs
-// name files relative to the repository root (checked to stay inside it),
-// https:// URIs are streamed with client (nil means http.DefaultClient),
-// following redirects only to https.
-// Any other scheme is an error. The caller closes what it opens.
-func Opener(src *inventory.Source, client *http.Client) target.Opener {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	// Never follow a redirect away from https.
-	c := *client
-	next := c.CheckRedirect
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Scheme != "https" {
-			return fmt.Errorf("redirect to %s: not https", req.URL.Redacted())
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
-	}
-	client = &c
-	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
-		switch {
-		case strings.HasPrefix(a.URI, inventory.FilePrefix):
-			p := strings.TrimPrefix(a.URI, inventory.FilePrefix)
-			if err := src.CheckPath(p); err != nil {
-				return nil, err
-			}
-			f, err := src.OpenFile(filepath.ToSlash(filepath.Clean(p)))
-			if err != nil {
-				return nil, fmt.Errorf("opening %s: %w", p, err)
-			}
-			return f, nil
-		case strings.HasPrefix(a.URI, "https://"):
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URI, nil)
-			if err != nil {
-				return nil, fmt.Errorf("fetching %s: %w", a.URI, err)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return nil, fmt.Errorf("fetching artifact: %w", err)
-			}
-			if resp.StatusCode != http.StatusOK {
-				resp.Body.Close()
-				return nil, fmt.Errorf("fetching %s: %s", a.URI, resp.Status)
-			}
-			return resp.Body, nil
-		default:
-			scheme, _, _ := strings.Cut(a.URI, "://")
-			return nil, fmt.Errorf("artifact uri %q: scheme %q is not supported (want file:// or https://)", a.URI, scheme)
-		}
-	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cairnops/cairn/internal/atomicfile"
 )
 
 // StatesFile is the file in the state directory that records, per target,
@@ -66,7 +68,7 @@ func loadStates(dir string) (map[string]TargetState, error) {
 	return st, nil
 }
 
-// writeStates replaces targets.json atomically when its content changes.
+// writeStates replaces targets.json atomically and durably when its content changes.
 func writeStates(dir string, st map[string]TargetState) error {
 	if dir == "" {
 		return nil
@@ -83,22 +85,7 @@ func writeStates(dir string, st map[string]TargetState) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".targets-*.json")
-	if err != nil {
-		return fmt.Errorf("writing target states: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
+	if err := atomicfile.Write(name, data, 0o600); err != nil {
 		return fmt.Errorf("writing target states: %w", err)
 	}
 	return nil

@@ -12,14 +12,10 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
 	"github.com/cairnops/cairn/inventory"
 )
 
-// maxHistory bounds how many commits of a model folder PreviousVersion reads.
+// maxHistory bounds how many commits of a model's history PreviousVersion reads.
 const maxHistory = 500
 
 // ErrNoPrevious is returned by PreviousVersion when the stage held no other
@@ -37,74 +33,35 @@ type Previous struct {
 	PinnedAt time.Time
 }
 
-// PreviousVersion walks the git history of models/<model>/ from the commit
-// the inventory was read at (HEAD for a working tree), newest first, and
-// returns the version stage held before current. Each commit is decoded by
-// evaluating the inventory at that commit for this model only; commits where
-// the model does not evaluate are skipped. It returns ErrNoPrevious (wrapped)
-// when the stage had no other version, or was absent, before current.
-func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage, current string) (Previous, error) {
+// PreviousVersion walks the git history of model, as
+// inventory.ModelHistory reads it, from the commit the inventory was read at
+// (HEAD for a working tree), newest first, and returns the version stage
+// held before current. Commits where the model is absent or does not
+// evaluate are skipped. It returns inventory.ErrNotRepository (wrapped) when
+// the inventory has no repository, and ErrNoPrevious (wrapped) when the stage
+// had no other version, or was absent, before current.
+func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage, current string, load inventory.Options) (Previous, error) {
 	src := inv.Source
-	if src == nil || src.Repo == nil {
+	if src == nil {
 		return Previous{}, fmt.Errorf("previous version of %s: %w", model, inventory.ErrNotRepository)
 	}
-	repo := src.Repo
-	var from plumbing.Hash
-	if src.Commit != nil {
-		from = src.Commit.Hash
-	} else {
-		head, err := repo.Head()
-		if err != nil {
-			return Previous{}, fmt.Errorf("reading HEAD: %w", err)
-		}
-		from = head.Hash()
-	}
-	dir := inventory.ModelsDir + "/" + model + "/"
-	iter, err := repo.Log(&git.LogOptions{
-		From:       from,
-		PathFilter: func(p string) bool { return strings.HasPrefix(p, dir) },
-	})
-	if err != nil {
-		return Previous{}, fmt.Errorf("reading history of %s: %w", dir, err)
-	}
-	defer iter.Close()
 	var out Previous
-	n := 0
-	errStop := errors.New("stop")
-	err = iter.ForEach(func(c *object.Commit) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if n++; n > maxHistory {
-			return errStop
-		}
-		at, err := inventory.OpenCommit(ctx, repo, src.Dir, c.Hash.String())
+	for rev, err := range inventory.ModelHistory(ctx, src, model, maxHistory, load) {
 		if err != nil {
-			return err
+			return Previous{}, err
 		}
-		old, err := inventory.Load(ctx, at, inventory.Options{Only: []string{model}, Workers: 1})
-		if err != nil {
-			if errors.Is(err, inventory.ErrNoInventory) {
-				return nil
-			}
-			return fmt.Errorf("evaluating %s at %s: %w", model, c.Hash.String()[:12], err)
+		if rev.Model == nil {
+			continue
 		}
-		m := old.Model(model)
-		if m == nil || !m.Valid {
-			return nil
+		v, ok := rev.Model.Stages[stage]
+		if ok && v == current {
+			out.PinnedAt = rev.Commit.Committer.When
+			continue
 		}
-		v, ok := m.Stages[stage]
-		switch {
-		case ok && v == current:
-			out.PinnedAt = c.Committer.When
-			return nil
-		case ok && v != "":
-			out.Version, out.Commit = v, c.Hash.String()
+		if ok && v != "" {
+			out.Version, out.Commit = v, rev.Commit.Hash.String()
 		}
-		return errStop
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return Previous{}, err
+		break
 	}
 	if out.Version == "" {
 		return out, fmt.Errorf("%s %s before %s: %w", model, stage, current, ErrNoPrevious)
@@ -117,7 +74,7 @@ func PreviousVersion(ctx context.Context, inv *inventory.Inventory, model, stage
 // string literal of the pin changes, comments and layout stay — and it is
 // verified by evaluating the model again with the edited file: the model must
 // be valid, pin version at stage and keep every other stage as it was.
-func PinStage(ctx context.Context, inv *inventory.Inventory, model, stage, version string) (file string, content []byte, err error) {
+func PinStage(ctx context.Context, inv *inventory.Inventory, model, stage, version string, load inventory.Options) (file string, content []byte, err error) {
 	m := inv.Model(model)
 	if m == nil || !m.Valid {
 		return "", nil, fmt.Errorf("model %s is not in the inventory or not valid", model)
@@ -152,7 +109,8 @@ func PinStage(ctx context.Context, inv *inventory.Inventory, model, stage, versi
 		FS:       overlayFS{base: inv.Source.FS, name: pos.File, data: content},
 		Revision: inv.Source.Revision, Dir: inv.Source.Dir, Commit: inv.Source.Commit, Repo: inv.Source.Repo,
 	}
-	check, err := inventory.Load(ctx, over, inventory.Options{Only: []string{model}, Workers: 1})
+	load.Only, load.Workers = []string{model}, 1
+	check, err := inventory.Load(ctx, over, load)
 	if err != nil {
 		return "", nil, fmt.Errorf("re-evaluating %s: %w", model, err)
 	}

@@ -83,7 +83,7 @@ func TestPinStage(t *testing.T) {
 			dir := t.TempDir()
 			writeInventory(t, dir, tt.stages, tt.extra)
 			inv := loadDir(t, dir)
-			file, content, err := remedy.PinStage(t.Context(), inv, "m", "production", "1.0.0")
+			file, content, err := remedy.PinStage(t.Context(), inv, "m", "production", "1.0.0", inventory.Options{})
 			if tt.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.err)
@@ -109,7 +109,7 @@ func TestPinStage(t *testing.T) {
 			{"m", "canary", "1.0.0", "has no stage canary"},
 			{"nope", "production", "1.0.0", "not in the inventory"},
 		} {
-			_, _, err := remedy.PinStage(t.Context(), inv, c.model, c.stage, c.version)
+			_, _, err := remedy.PinStage(t.Context(), inv, c.model, c.stage, c.version, inventory.Options{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.err)
 		}
@@ -117,8 +117,21 @@ func TestPinStage(t *testing.T) {
 }
 
 func TestPreviousVersion(t *testing.T) {
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
+	// The inventory is the repository, or a folder of it: history is read
+	// through the prefix either way.
+	for _, prefix := range []string{"", "ml", "teams/ml"} {
+		name := prefix
+		if name == "" {
+			name = "root"
+		}
+		t.Run(name, func(t *testing.T) { testPreviousVersion(t, prefix) })
+	}
+}
+
+func testPreviousVersion(t *testing.T, prefix string) {
+	root := t.TempDir()
+	dir := filepath.Join(root, filepath.FromSlash(prefix))
+	repo, err := git.PlainInit(root, false)
 	require.NoError(t, err)
 	wt, err := repo.Worktree()
 	require.NoError(t, err)
@@ -131,7 +144,7 @@ func TestPreviousVersion(t *testing.T) {
 	}
 	commit("stages: staging: \"1.0.0\"\n")
 	inv := loadDir(t, dir)
-	_, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.0.0")
+	_, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.0.0", inventory.Options{})
 	assert.True(t, errors.Is(err, remedy.ErrNoPrevious), "%v", err)
 
 	commit("stages: {staging: \"1.0.0\", production: \"1.0.0\"}\n")
@@ -139,7 +152,7 @@ func TestPreviousVersion(t *testing.T) {
 	commit("stages: {staging: \"1.1.0\", production: \"1.1.0\"}\n")
 	commit("stages: {staging: \"1.1.0\", production: \"1.1.0\"} // touched\n")
 	inv = loadDir(t, dir)
-	prev, err := remedy.PreviousVersion(t.Context(), inv, "m", "production", "1.1.0")
+	prev, err := remedy.PreviousVersion(t.Context(), inv, "m", "production", "1.1.0", inventory.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", prev.Version)
 	head, err := repo.Head()
@@ -153,7 +166,7 @@ func TestPreviousVersion(t *testing.T) {
 	assert.Equal(t, grand.Hash.String(), prev.Commit)
 	assert.Equal(t, parent.Committer.When.Unix(), prev.PinnedAt.Unix())
 
-	prev, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.1.0")
+	prev, err = remedy.PreviousVersion(t.Context(), inv, "m", "staging", "1.1.0", inventory.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0", prev.Version)
 }

@@ -68,6 +68,9 @@ type Options struct {
 	Base string
 	// Logger receives diagnostics; default discards.
 	Logger *slog.Logger
+	// Load tunes the evaluations of the model at earlier commits and of
+	// the edited model (its Isolate bounds them).
+	Load inventory.Options
 }
 
 // Outcome is what Remediate did for one branch.
@@ -133,7 +136,7 @@ func Remediate(ctx context.Context, inv *inventory.Inventory, fc *forge.Client, 
 	for _, p := range open {
 		openBy[p.Head] = p
 	}
-	r := &run{inv: inv, fc: fc, repo: opts.Repo, base: base, logger: logger, open: openBy}
+	r := &run{inv: inv, fc: fc, repo: opts.Repo, base: base, logger: logger, open: openBy, load: opts.Load}
 
 	// Group the findings by branch: several breached monitors of one model
 	// with the same action make one pull request.
@@ -223,6 +226,7 @@ type run struct {
 	base   string
 	logger *slog.Logger
 	open   map[string]forge.PR
+	load   inventory.Options
 }
 
 func (r *run) propose(ctx context.Context, o Outcome, p forge.Proposal) Outcome {
@@ -230,6 +234,15 @@ func (r *run) propose(ctx context.Context, o Outcome, p forge.Proposal) Outcome 
 	if r.repo == nil {
 		o.Action, o.Err = ActionFailed, errors.New("no git repository to push from")
 		return o
+	}
+	// Files are named relative to the inventory, the branch's relative
+	// to the repository, of which the inventory may be a subfolder.
+	if src := r.inv.Source; src != nil && src.Prefix != "" {
+		files := make(map[string][]byte, len(p.Files))
+		for f, content := range p.Files {
+			files[src.RepoPath(f)] = content
+		}
+		p.Files = files
 	}
 	res, err := r.fc.Propose(ctx, r.repo, p)
 	o.Number, o.URL = res.Number, res.URL
@@ -259,7 +272,7 @@ func (r *run) rollback(ctx context.Context, branch string, fs []Finding) Outcome
 			return skip(fmt.Sprintf("monitors ask to roll back both %s and %s", f.Stage, g.Stage))
 		}
 	}
-	prev, err := PreviousVersion(ctx, r.inv, f.Model, f.Stage, f.Version)
+	prev, err := PreviousVersion(ctx, r.inv, f.Model, f.Stage, f.Version, r.load)
 	if err != nil {
 		if errors.Is(err, ErrNoPrevious) {
 			return skip(err.Error())
@@ -272,7 +285,7 @@ func (r *run) rollback(ctx context.Context, branch string, fs []Finding) Outcome
 		return skip(fmt.Sprintf("%s entered %s at %s, after the window started; waiting for a full window",
 			f.Version, f.Stage, prev.PinnedAt.UTC().Format(time.RFC3339)))
 	}
-	file, content, err := PinStage(ctx, r.inv, f.Model, f.Stage, prev.Version)
+	file, content, err := PinStage(ctx, r.inv, f.Model, f.Stage, prev.Version, r.load)
 	if err != nil {
 		o.Action, o.Err = ActionFailed, err
 		return o
@@ -365,7 +378,7 @@ func (r *run) pin(ctx context.Context, branch string, ts []TargetDrift) Outcome 
 			return o
 		}
 	}
-	file, content, err := PinStage(ctx, r.inv, t.Model, t.Stage, t.Got)
+	file, content, err := PinStage(ctx, r.inv, t.Model, t.Stage, t.Got, r.load)
 	if err != nil {
 		o.Action, o.Err = ActionFailed, err
 		return o

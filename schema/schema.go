@@ -29,6 +29,17 @@ type Schema struct {
 	Model cue.Value
 	// Settings is #Settings, the definition inventory.cue unifies with.
 	Settings cue.Value
+	// TargetKinds are the target kinds this build implements, the fields
+	// of #TargetKinds, sorted.
+	TargetKinds []string
+
+	root cue.Value
+}
+
+// Definition returns the schema's definition name (e.g. "#Digest"), or a
+// value that does not exist.
+func (s *Schema) Definition(name string) cue.Value {
+	return s.root.LookupPath(cue.ParsePath(name))
 }
 
 // Compile builds the embedded schema in ctx. It returns an error only if the
@@ -57,8 +68,19 @@ func Compile(ctx *cue.Context) (*Schema, error) {
 	if err := v.Err(); err != nil {
 		return nil, fmt.Errorf("building embedded schema: %w", err)
 	}
+	var kinds []string
+	it, err := v.LookupPath(cue.ParsePath("#TargetKinds")).Fields()
+	if err != nil {
+		return nil, fmt.Errorf("listing embedded target kinds: %w", err)
+	}
+	for it.Next() {
+		kinds = append(kinds, it.Selector().Unquoted())
+	}
+	sort.Strings(kinds)
 	return &Schema{
-		Model:    v.LookupPath(cue.ParsePath("#Model")),
-		Settings: v.LookupPath(cue.ParsePath("#Settings")),
+		Model:       v.LookupPath(cue.ParsePath("#Model")),
+		Settings:    v.LookupPath(cue.ParsePath("#Settings")),
+		TargetKinds: kinds,
+		root:        v,
 	}, nil
 }

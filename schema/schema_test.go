@@ -45,7 +45,7 @@ func TestSettingsDefaults(t *testing.T) {
 	ctx := cuecontext.New()
 	s, err := schema.Compile(ctx)
 	require.NoError(t, err)
-	v := ctx.CompileString(`targets: prod: {stage: "production", kind: "local", path: "/srv"}`).Unify(s.Settings)
+	v := ctx.CompileString(`targets: prod: {stage: "production", kind: "local", path: "prod"}`).Unify(s.Settings)
 	require.NoError(t, v.Validate(cue.Concrete(true)))
 	var set schema.Settings
 	require.NoError(t, v.Decode(&set))
@@ -63,4 +63,35 @@ func TestClosed(t *testing.T) {
 	err = v.Validate()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "card.risk.score: field not allowed")
+}
+
+// TestTargetKinds checks the kinds this build implements and that each
+// kind's schema is closed, while an unknown kind is left for Cairn to name.
+func TestTargetKinds(t *testing.T) {
+	ctx := cuecontext.New()
+	s, err := schema.Compile(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"local"}, s.TargetKinds)
+	tests := []struct {
+		target string
+		err    string
+	}{
+		{`{stage: "production", kind: "local", path: "prod"}`, ""},
+		{`{stage: "production", kind: "local", path: "prod", replicas: 2}`, "targets.t.replicas: field not allowed"},
+		{`{stage: "production", kind: "local", path: 42}`, "targets.t.path: conflicting values 42 and string"},
+		{`{stage: "production", kind: "local", path: ""}`, `targets.t.path: invalid value ""`},
+		{`{stage: "production", kind: "kserve", namespace: "models"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			v := ctx.CompileString("targets: t: " + tt.target).Unify(s.Settings)
+			err := v.Validate(cue.Concrete(true))
+			if tt.err == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.err)
+		})
+	}
 }

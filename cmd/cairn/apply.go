@@ -22,12 +22,15 @@ func newApplyCmd(g *globalOptions, runF func(context.Context, *applyOptions) err
 	cmd := &cobra.Command{
 		Use:   "apply",
 		Short: "Validate, verify signatures and apply the pinned versions to the targets",
-		Long: `Apply validates the inventory and refuses a revision with errors, verifies
-the signatures of versions bound for signing.required stages (with
---trusted-key; --require-signatures refuses unsigned ones), then applies the
-desired state to each target. Nothing is touched when the revision is
-refused. Every change is appended to <state dir>/audit.jsonl. Exit 1 when the
-revision is refused or a target fails.`,
+		Long: `Apply asks the same gate as validate and refuses a revision with any error
+finding, printing the findings as validate does. Every version bound for a
+signing.required stage must carry a bundle that verifies against the
+operator's trust roots (--trusted-key, --keyless-identity with
+--trusted-root, or --trust-config, all outside the repository); without
+trust roots such a revision is refused. Then it applies the desired state to
+each target. Nothing is touched when the revision is refused. Every change is
+appended to <state dir>/audit.jsonl. Exit 1 when the revision is refused or
+a target fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(applyFormats...); err != nil {
@@ -46,11 +49,11 @@ revision is refused or a target fails.`,
 }
 
 func runApply(ctx context.Context, opts *applyOptions) error {
-	_, inv, ropts, err := opts.prepare(ctx)
+	_, v, ropts, err := opts.prepare(ctx, opts.globalOptions)
 	if err != nil {
 		return err
 	}
-	res, err := reconciler.Apply(ctx, inv, ropts)
+	res, err := reconciler.Apply(ctx, v, ropts)
 	if res == nil {
 		return targetErr(err)
 	}
@@ -61,11 +64,6 @@ func runApply(ctx context.Context, opts *applyOptions) error {
 	} else {
 		for _, f := range res.Findings {
 			fmt.Fprintln(opts.stderr, f)
-		}
-		for _, c := range res.Signatures {
-			if c.Note != "" {
-				fmt.Fprintf(opts.stderr, "cairn: warning: %s@%s %s\n", c.Model, c.Version, c.Note)
-			}
 		}
 		fmt.Fprint(opts.stdout, res.String())
 	}

@@ -61,8 +61,15 @@ func TestApplyCrash(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "models", "big-model", "model.cue"), []byte(src), 0o644))
 	}
 	root, state := filepath.Join(t.TempDir(), "targets"), filepath.Join(t.TempDir(), "state")
+	// The quickstart pins a signed version in production, which requires
+	// signatures: apply refuses the revision, even for dev-local alone,
+	// unless the operator trusts the example key from outside the inventory.
+	key := filepath.Join(t.TempDir(), "trust.pub")
+	pub, err := os.ReadFile(filepath.Join(dir, "keys", "cairn-example.pub"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(key, pub, 0o644))
 	apply := func() *exec.Cmd {
-		c := exec.Command(bin, "apply", "--chdir", dir, "--target", "dev-local", "--target-root", root, "--state-dir", state)
+		c := exec.Command(bin, "apply", "--chdir", dir, "--target", "dev-local", "--target-root", root, "--state-dir", state, "--trusted-key", key)
 		c.Env = append(os.Environ(), "CAIRN_NOW=2026-11-23T12:00:00Z")
 		return c
 	}

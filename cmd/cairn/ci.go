@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnops/cairn/approval"
 	"github.com/cairnops/cairn/forge"
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 	"github.com/cairnops/cairn/reconciler"
@@ -232,14 +233,17 @@ type ciCheck struct {
 	prefix string
 }
 
-// check loads the working tree at opts.path and validates it against
-// baseRev (none when empty), fetching baseRev from origin when absent.
-func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciCheck, error) {
+// validateCheckout asks the gate for its verdict on the working tree at
+// opts.path, against baseRev (none when empty), fetching baseRev from
+// origin when absent. The trusted-keys input verifies signatures; a key
+// inside the repository is refused, since a pull request could replace it.
+func (opts *ciOptions) validateCheckout(ctx context.Context, baseRev, baseRef string) (*ciCheck, error) {
 	src, err := openSource(ctx, opts.path, "")
 	if err != nil {
 		return nil, err
 	}
 	c := &ciCheck{src: src, prefix: src.Prefix}
+	var gopts gate.Options
 	if baseRev != "" {
 		if src.Repo == nil {
 			return nil, usageError(fmt.Errorf("%s: %w: cannot read base %s", opts.path, inventory.ErrNotRepository, baseRev))
@@ -247,64 +251,20 @@ func (opts *ciOptions) check(ctx context.Context, baseRev, baseRef string) (*ciC
 		if err := ensureCommit(ctx, src.Repo, baseRev, baseRef, opts.token); err != nil {
 			return nil, usageError(err)
 		}
-		bsrc, err := inventory.OpenCommit(ctx, src.Repo, src.Dir, baseRev)
-		if err != nil {
+		if gopts.Base, err = inventory.OpenCommit(ctx, src.Repo, src.Dir, baseRev); err != nil {
 			return nil, usageError(err)
 		}
-		c.base, err = inventory.Load(ctx, bsrc, inventory.Options{})
-		if errors.Is(err, inventory.ErrNoInventory) {
-			c.base, err = &inventory.Inventory{Source: bsrc}, nil
-		}
-		if err != nil {
-			return nil, usageError(fmt.Errorf("reading base %s: %w", baseRev, err))
-		}
 	}
-	pols, proposed, err := governance(ctx, src, c.base)
+	keys := trustRootOptions{trustedKeys: opts.trustedKeys}
+	if gopts.Trust, err = keys.trust(src); err != nil {
+		return nil, err
+	}
+	v, err := opts.check(ctx, src, gopts)
 	if err != nil {
 		return nil, err
 	}
-	head, err := load(ctx, src, inventory.Options{Visit: pols.Visit})
-	if err != nil {
-		return nil, err
-	}
-	c.head, c.rules = head, append(policy.Rules(), pols.Rules()...)
-	po := policy.Options{Now: nowFunc(), Policies: pols, Proposed: proposed, Base: c.base}
-	// The signature rule runs with the trusted-keys input. A pull request's
-	// checkout could replace a key file that lives in the repository, so
-	// checks of a pull request (those with a base) use only keys from
-	// outside it.
-	keys := trustRootOptions{}
-	for _, k := range opts.trustedKeys {
-		in, err := insideRepository(src, k)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("trusted-keys: %w", err))
-		}
-		if in && baseRev != "" {
-			fmt.Fprintf(opts.stdout, "::warning title=cairn::trusted key %s is inside the repository a pull request can change: not used to check it\n", ghData(k))
-			continue
-		}
-		keys.trustedKeys = append(keys.trustedKeys, k)
-	}
-	if po.Signatures, err = keys.policySignatures(ctx, opts.globalOptions, head); err != nil {
-		return nil, err
-	}
-	if c.report, err = policy.Evaluate(ctx, head, po); err != nil {
-		return nil, err
-	}
+	c.head, c.base, c.rules, c.report = v.Inventory, v.Base, v.Rules, v.Report
 	return c, nil
-}
-
-// addFindings appends fs to the report, keeping its order and counts.
-func (c *ciCheck) addFindings(fs []policy.Finding) {
-	for _, f := range fs {
-		c.report.Findings = append(c.report.Findings, f)
-		switch f.Severity {
-		case policy.Error:
-			c.report.Summary.Errors++
-		case policy.Warning:
-			c.report.Summary.Warnings++
-		}
-	}
 }
 
 // publish writes the annotations to stdout, the SARIF file and the step
@@ -358,10 +318,10 @@ func (opts *ciOptions) client(ctx context.Context, settingsRepo string) (*forge.
 	if repo == "" {
 		repo = settingsRepo
 	}
-	if opts.token == "" {
+	c, err := forge.New(ctx, forge.Options{APIURL: opts.apiURL, Token: opts.token, Repository: repo})
+	if errors.Is(err, forge.ErrNoToken) {
 		return nil, usageError(errors.New("no GitHub token: set input github-token or GITHUB_TOKEN"))
 	}
-	c, err := forge.New(ctx, forge.Options{APIURL: opts.apiURL, Token: opts.token, Repository: repo})
 	if err != nil {
 		return nil, usageError(err)
 	}
@@ -377,17 +337,19 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	if baseRev == "" {
 		return usageError(fmt.Errorf("event %s: no pull_request.base.sha", opts.eventName))
 	}
-	c, err := opts.check(ctx, baseRev, pr.Base.Ref)
+	c, err := opts.validateCheckout(ctx, baseRev, pr.Base.Ref)
 	if err != nil {
+		// The required status must not stay absent or keep an older
+		// verdict: say on the head commit that the check could not run.
+		if gh, cerr := opts.client(ctx, ""); cerr == nil {
+			if serr := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, "error", "cairn could not check this revision; see the run's log", opts.runURL); serr != nil {
+				return errors.Join(err, serr)
+			}
+		}
 		return err
 	}
 	changes := approval.Changes(c.base, c.head)
-	// The base's settings decide what a change needs: a pull request cannot
-	// lower its own bar. A base without an inventory uses the head's.
-	settings := c.head.Settings
-	if c.base != nil && c.base.SettingsOK {
-		settings = c.base.Settings
-	}
+	settings := approval.Governing(c.base, c.head)
 	reqs := approval.Requirements(settings, changes)
 
 	var repoSetting string
@@ -415,7 +377,7 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 		}
 		return err
 	}
-	c.addFindings(approvalFindings(c.head, c.base, results))
+	c.report.Add(approval.Findings(c.head, c.base, results)...)
 
 	rep := &ciReport{
 		Report: c.report, Changes: changes, Results: results, Targets: c.head.Settings.Targets,
@@ -429,14 +391,18 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	if err := gh.UpsertComment(ctx, pr.Number, ciMarker, ciMarker+"\n"+rep.markdown(maxCommentChars)); err != nil {
 		return err
 	}
-	state := "pending"
-	if approval.Satisfied(results) {
+	state, desc := "pending", approval.Describe(results)
+	if err := approval.Evaluable(c.base, c.head); err != nil {
+		// Requirements of a change that does not evaluate are unknown:
+		// never success.
+		state, desc = "failure", err.Error()
+	} else if approval.Satisfied(results) {
 		state = "success"
 	}
-	if err := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, state, approval.Describe(results), opts.runURL); err != nil {
+	if err := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, state, desc, opts.runURL); err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.stderr, "cairn: %s: %s\n", ciStatusContext, approval.Describe(results))
+	fmt.Fprintf(opts.stderr, "cairn: %s: %s: %s\n", ciStatusContext, state, desc)
 	outs := []string{
 		"errors", fmt.Sprint(c.report.Summary.Errors),
 		"warnings", fmt.Sprint(c.report.Summary.Warnings),
@@ -457,52 +423,6 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	return nil
 }
 
-// approvalFindings turns unsatisfied requirements into findings of the
-// approvals rule, placed at the stage pin; warnings unless the governing
-// inventory.cue (the base's, see policy.Governed) sets another severity.
-func approvalFindings(head, base *inventory.Inventory, results []approval.Result) []policy.Finding {
-	rules := head.Settings.Rules
-	if policy.Governed(base) {
-		rules = base.Settings.Rules
-	}
-	sev := policy.Warning
-	if o, ok := rules[policy.ApprovalsRule]; ok && o.Severity != "" {
-		sev = policy.Severity(o.Severity)
-	}
-	if sev == policy.Off {
-		return nil
-	}
-	var out []policy.Finding
-	for _, r := range results {
-		if r.Satisfied() {
-			continue
-		}
-		f := policy.Finding{Rule: policy.ApprovalsRule, Severity: sev, Model: r.Model,
-			Message: fmt.Sprintf("stages.%s: %s→%s needs %d %s%s, has %d",
-				r.Stage, orDash(r.From), orDash(r.To), r.Min, pluralWord(r.Min, "approval"), fromText(r.Eligible), len(r.Approvers))}
-		if m := head.Model(r.Model); m != nil {
-			pos := m.Pos("stages", r.Stage)
-			f.File, f.Line, f.Column = pos.File, pos.Line, pos.Column
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-func fromText(from []string) string {
-	if len(from) == 0 {
-		return ""
-	}
-	return " from " + strings.Join(from, " or ")
-}
-
-func pluralWord(n int, w string) string {
-	if n == 1 {
-		return w
-	}
-	return w + "s"
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -520,7 +440,7 @@ func short(sha string) string {
 // runCIValidate validates the checkout and publishes the results, without
 // GitHub.
 func runCIValidate(ctx context.Context, opts *ciOptions) error {
-	c, err := opts.check(ctx, opts.base, "")
+	c, err := opts.validateCheckout(ctx, opts.base, "")
 	if err != nil {
 		return err
 	}
@@ -549,10 +469,16 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, inventory.Options{})
+	keys := trustRootOptions{trustedKeys: opts.trustedKeys}
+	trust, err := keys.trust(src)
 	if err != nil {
 		return err
 	}
+	v, err := opts.check(ctx, src, gate.Options{Trust: trust, Deploy: doApply})
+	if err != nil {
+		return err
+	}
+	inv := v.Inventory
 	baseBranch := "main"
 	if g := inv.Settings.GitHub; g != nil && g.Base != "" {
 		baseBranch = g.Base
@@ -582,13 +508,7 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	}
 	var runErr error
 	if doApply {
-		to := trustRootOptions{trustedKeys: opts.trustedKeys}
-		trust, err := to.trust(src)
-		if err != nil {
-			return err
-		}
-		ropts.Trust = trust
-		res, err := reconciler.Apply(ctx, inv, ropts)
+		res, err := reconciler.Apply(ctx, v, ropts)
 		if res == nil {
 			return targetErr(err)
 		}
@@ -604,8 +524,13 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 		}
 		out = p
 		count(p.Targets)
-		if p.Failed() {
+		switch {
+		case p.Failed():
 			runErr = &exitError{code: exitUsage}
+		case v.Report.Summary.Errors > 0:
+			opts.printFindings(v.Report)
+			fmt.Fprintf(opts.stderr, "cairn: the inventory has %s: apply would refuse this revision\n", plural(v.Report.Summary.Errors, "validation error"))
+			runErr = findingsExit
 		}
 	}
 	fmt.Fprint(opts.stdout, out.String())

@@ -9,7 +9,6 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	"github.com/cairnops/cairn/forge"
 )
@@ -19,7 +18,7 @@ import (
 // fetched from origin: first by sha at depth 1, then, for servers that do
 // not serve unadvertised commits, the branch baseRef at depth 1, 50 and in
 // full until the commit is there. token, when
-// set, authenticates as GitHub's x-access-token user.
+// set, authenticates an http(s) origin as forge.GitAuth does.
 func ensureCommit(ctx context.Context, repo *git.Repository, rev, baseRef, token string) error {
 	if h, err := repo.ResolveRevision(plumbing.Revision(rev)); err == nil {
 		if _, err := repo.CommitObject(*h); err == nil {
@@ -30,8 +29,8 @@ func ensureCommit(ctx context.Context, repo *git.Repository, rev, baseRef, token
 		return fmt.Errorf("base %s: not in the repository and not a commit sha to fetch", rev)
 	}
 	var auth transport.AuthMethod
-	if token != "" {
-		auth = &githttp.BasicAuth{Username: "x-access-token", Password: token}
+	if origin, err := repo.Remote("origin"); err == nil && len(origin.Config().URLs) > 0 {
+		auth = forge.GitAuth(origin.Config().URLs[0], token)
 	}
 	fetch := func(spec string, depth int) error {
 		err := repo.FetchContext(ctx, &git.FetchOptions{

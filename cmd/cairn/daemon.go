@@ -90,6 +90,9 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if opts.interval <= 0 || opts.driftInterval <= 0 {
 		return usageError(errors.New("--interval and --drift-interval must be positive"))
 	}
+	if err := opts.signatureOptions.check(); err != nil {
+		return err
+	}
 	stateDir, err := filepath.Abs(opts.stateDir)
 	if err != nil {
 		return usageError(err)
@@ -122,8 +125,9 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	dopts := daemon.Options{
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
-		Trust: trust, RequireSignatures: opts.requireSignatures, PrometheusURL: opts.prs.prometheusURL,
+		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
+		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)},
 	}
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
 
@@ -29,12 +29,13 @@ func newDriftCmd(g *globalOptions, runF func(context.Context, *driftOptions) err
 		Long: `Drift observes every target and reports findings of kind target-drift (the
 deployed version differs from git, or a model is missing or extra) and
 artifact-corrupt (a deployed file's digest differs). With --heal, targets
-whose onDrift is heal are re-applied (validation and signature checks
-included); report targets are only reported. With --prometheus-url or
+whose onDrift is heal are re-applied through the same gate as apply;
+report targets are only reported. With --prometheus-url or
 --open-prs, the monitors are evaluated too (monitor-breach, monitor-error), and
 --open-prs answers findings with pull requests: a rollback or retrain per
 breached monitor, a pin per drifted target whose onDrift is pr; pull requests
-whose finding no longer holds are closed. Exit 1 when there are findings.`,
+whose finding no longer holds are closed. Exit 1 when any finding remains
+(with --heal, one that was healed does not count).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(driftFormats...); err != nil {
@@ -55,15 +56,20 @@ whose finding no longer holds are closed. Exit 1 when there are findings.`,
 }
 
 func runDrift(ctx context.Context, opts *driftOptions) error {
-	src, inv, ropts, err := opts.prepare(ctx)
+	src, v, ropts, err := opts.prepare(ctx, opts.globalOptions)
 	if err != nil {
 		return err
 	}
-	rep, err := reconciler.Drift(ctx, inv, ropts, opts.heal)
+	inv := v.Inventory
+	if err := v.Allow(); err != nil && opts.heal {
+		// Healing deploys: say why the gate refuses it, as apply does.
+		opts.printFindings(v.Report)
+	}
+	rep, err := reconciler.Drift(ctx, v, ropts, opts.heal)
 	if err != nil {
 		return targetErr(err)
 	}
-	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep)
+	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep, inventory.Options{Isolate: evalIsolation(opts.globalOptions)})
 	if err != nil {
 		return err
 	}
@@ -86,17 +92,8 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 	for _, name := range slices.Sorted(maps.Keys(rep.Errors)) {
 		fmt.Fprintf(opts.stderr, "cairn: target %s: %s\n", name, rep.Errors[name])
 	}
-	if len(rep.Findings) > 0 || len(rep.Errors) > 0 || mr.findings() {
+	if rep.Unhealed() > 0 || len(rep.Errors) > 0 || mr.findings() {
 		return findingsExit
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

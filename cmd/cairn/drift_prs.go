@@ -67,7 +67,7 @@ func driftJSON(rep *reconciler.DriftReport, mr *driftPRsReport) any {
 }
 
 // githubClient connects to GitHub from the flags, the environment and the
-// inventory's github settings.
+// inventory's github settings; forge.New decides whether they are enough.
 func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inventory, stderr io.Writer) (*forge.Client, error) {
 	tok := os.Getenv("GITHUB_TOKEN")
 	if o.githubTokenFile != "" {
@@ -76,9 +76,6 @@ func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inven
 			return nil, usageError(fmt.Errorf("--github-token-file: %w", err))
 		}
 		tok = strings.TrimSpace(string(b))
-	}
-	if tok == "" {
-		return nil, usageError(errors.New("--open-prs needs a GitHub token: set GITHUB_TOKEN or --github-token-file"))
 	}
 	apiURL := o.githubAPIURL
 	if apiURL == "" {
@@ -91,52 +88,26 @@ func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inven
 	if repo == "" {
 		repo = os.Getenv("GITHUB_REPOSITORY")
 	}
-	if repo == "" {
-		return nil, usageError(errors.New("--open-prs needs a repository: set github.repository in inventory.cue or GITHUB_REPOSITORY"))
-	}
 	fc, err := forge.New(ctx, forge.Options{
 		APIURL: apiURL, Token: tok, Repository: repo,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, forge.ErrNoToken):
+		return nil, usageError(errors.New("--open-prs needs a GitHub token: set GITHUB_TOKEN or --github-token-file"))
+	case errors.Is(err, forge.ErrNoRepository):
+		return nil, usageError(errors.New("--open-prs needs a repository: set github.repository in inventory.cue or GITHUB_REPOSITORY"))
+	case err != nil:
 		return nil, usageError(err)
 	}
 	return fc, nil
-}
-
-// prTargets returns the target findings of targets whose onDrift is pr, and
-// whether every such target was observed.
-func prTargets(inv *inventory.Inventory, rep *reconciler.DriftReport) ([]remedy.TargetDrift, bool) {
-	if rep == nil {
-		return nil, false
-	}
-	observed := true
-	for name, t := range inv.Settings.Targets {
-		if t.OnDrift != "pr" {
-			continue
-		}
-		_, failed := rep.Errors[name]
-		_, skipped := rep.Skipped[name]
-		if failed || skipped {
-			observed = false
-		}
-	}
-	var out []remedy.TargetDrift
-	for _, f := range rep.Findings {
-		t, ok := inv.Settings.Targets[f.Target]
-		if !ok || t.OnDrift != "pr" || f.Kind != reconciler.KindTargetDrift || f.Got == "" || f.Want == "" {
-			continue
-		}
-		out = append(out, remedy.TargetDrift{Target: f.Target, Model: f.Model, Stage: t.Stage, Want: f.Want, Got: f.Got, Message: f.Message})
-	}
-	return out, observed
 }
 
 // runDriftPRs evaluates the monitors of inv at CAIRN_NOW (or now) and, with
 // --open-prs, answers them and rep's pr-target findings with pull requests.
 // Failures to propose go to stderr at once; results are printed by
 // printDriftPRs or driftJSON. It returns nil when monitors are not evaluated.
-func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src *inventory.Source, inv *inventory.Inventory, rep *reconciler.DriftReport) (*driftPRsReport, error) {
+func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src *inventory.Source, inv *inventory.Inventory, rep *reconciler.DriftReport, load inventory.Options) (*driftPRsReport, error) {
 	if !o.monitors() {
 		return nil, nil
 	}
@@ -159,9 +130,9 @@ func runDriftPRs(ctx context.Context, o *driftPRsOptions, stderr io.Writer, src 
 	if fc == nil {
 		return mr, nil
 	}
-	targets, observed := prTargets(inv, rep)
+	targets, observed := remedy.PinTargets(inv, rep)
 	outs, err := remedy.Remediate(ctx, inv, fc, remedy.Input{Findings: findings, Targets: targets, TargetsObserved: observed},
-		remedy.Options{Repo: src.Repo, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		remedy.Options{Repo: src.Repo, Load: load, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		// The findings still go out; the run fails with exit 1.
 		mr.err = err

@@ -56,7 +56,7 @@ func runExport(ctx context.Context, opts *exportOptions) error {
 		}
 		lo.Only = []string{opts.model}
 	}
-	inv, err := load(ctx, src, lo)
+	inv, err := opts.load(ctx, src, lo)
 	if err != nil {
 		return err
 	}

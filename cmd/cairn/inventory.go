@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/policy"
 )
 
 // inventoryOptions are the flags of every command that reads the inventory.
@@ -43,14 +45,42 @@ func openSource(ctx context.Context, dir, rev string) (*inventory.Source, error)
 	return src, nil
 }
 
-// load reads and evaluates the inventory.
-func load(ctx context.Context, src *inventory.Source, opts inventory.Options) (*inventory.Inventory, error) {
+// load reads and evaluates the inventory, under evalIsolation, for the
+// commands that only read it (export, sign); the commands that judge it ask
+// the gate (check).
+func (g *globalOptions) load(ctx context.Context, src *inventory.Source, opts inventory.Options) (*inventory.Inventory, error) {
+	if opts.Isolate == nil {
+		opts.Isolate = evalIsolation(g)
+	}
 	inv, err := inventory.Load(ctx, src, opts)
 	if err != nil {
-		if errors.Is(err, inventory.ErrNoInventory) {
-			return nil, usageError(fmt.Errorf("%s", err))
-		}
 		return nil, usageError(err)
 	}
 	return inv, nil
+}
+
+// check asks the gate for its verdict on src; a revision that cannot be
+// read is a usage error.
+func (g *globalOptions) check(ctx context.Context, src *inventory.Source, opts gate.Options) (*gate.Verdict, error) {
+	if opts.Now.IsZero() {
+		opts.Now = nowFunc()
+	}
+	if opts.Load.Isolate == nil {
+		opts.Load.Isolate = evalIsolation(g)
+	}
+	v, err := gate.Check(ctx, src, opts)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, usageError(err)
+	}
+	return v, nil
+}
+
+// printFindings writes the verdict's findings to stderr, one a line.
+func (g *globalOptions) printFindings(rep *policy.Report) {
+	for _, f := range rep.Findings {
+		fmt.Fprintln(g.stderr, f)
+	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnops/cairn/policy"
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/reconciler"
 )
 
@@ -27,7 +27,9 @@ func newPlanCmd(g *globalOptions, runF func(context.Context, *planOptions) error
 		Long: `Plan computes the desired state of every deployment target (for each valid,
 non-retired model, the version pinned for the target's stage), observes the
 target and prints the change set: created, updated, unchanged, deleted or
-skipped, with the versions from→to. It changes nothing.`,
+skipped, with the versions from→to. It changes nothing. It asks the same
+gate as validate and apply: a revision with errors prints its findings and
+exits 1, since apply would refuse it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(planFormats...); err != nil {
@@ -49,7 +51,7 @@ func runPlan(ctx context.Context, opts *planOptions) error {
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, loadOptions(src))
+	v, err := opts.check(ctx, src, gate.Options{})
 	if err != nil {
 		return err
 	}
@@ -57,12 +59,13 @@ func runPlan(ctx context.Context, opts *planOptions) error {
 	if err != nil {
 		return err
 	}
-	p, err := reconciler.MakePlan(ctx, inv, ropts)
+	p, err := reconciler.MakePlan(ctx, v.Inventory, ropts)
 	if err != nil {
 		return targetErr(err)
 	}
-	if rep, err := policy.Evaluate(ctx, inv, policy.Options{Now: nowFunc()}); err == nil && rep.Summary.Errors > 0 {
-		fmt.Fprintf(opts.stderr, "cairn: note: the inventory has %s; apply would refuse this revision\n", plural(rep.Summary.Errors, "validation error"))
+	refused := v.Report.Summary.Errors > 0
+	if refused {
+		opts.printFindings(v.Report)
 	}
 	if opts.format == "json" {
 		if err := writeJSON(opts.stdout, p); err != nil {
@@ -79,6 +82,10 @@ func runPlan(ctx context.Context, opts *planOptions) error {
 	if p.Failed() {
 		// A target that cannot be observed is an input that cannot be read.
 		return &exitError{code: exitUsage}
+	}
+	if refused {
+		fmt.Fprintf(opts.stderr, "cairn: the inventory has %s: apply would refuse this revision\n", plural(v.Report.Summary.Errors, "validation error"))
+		return findingsExit
 	}
 	return nil
 }

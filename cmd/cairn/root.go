@@ -11,11 +11,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairnops/cairn/inventory"
 )
 
 // globalOptions are the flags every command has.
 type globalOptions struct {
 	chdir  string
+	eval   evalOptions
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -26,6 +29,11 @@ type globalOptions struct {
 const memoryLimit = 120 << 20
 
 func run(args []string) int {
+	// This binary is also the worker that evaluates the inventory under a
+	// budget (evalIsolation).
+	if inventory.IsWorker() {
+		return inventory.ServeWorker()
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
@@ -59,13 +67,14 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 					return usageError(fmt.Errorf("--chdir: %w", err))
 				}
 			}
-			return nil
+			return g.eval.fromEnv(cmd)
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError(fmt.Errorf("%w (see 'cairn %s --help')", err, cmd.Name()))
 	})
 	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
+	g.eval.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newValidateCmd(g, nil),
 		newExportCmd(g, nil),

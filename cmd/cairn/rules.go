@@ -47,7 +47,7 @@ func runRules(ctx context.Context, opts *rulesOptions) error {
 	// Outside an inventory only the built-in rules are listed.
 	if src, err := inventory.Open(ctx, ".", opts.rev); err == nil {
 		if _, err := src.ReadFile(inventory.SettingsFile); err == nil {
-			pols, err := policy.Load(ctx, src)
+			pols, err := policy.LoadIsolated(ctx, src, evalIsolation(opts.globalOptions))
 			if err != nil {
 				return usageError(err)
 			}

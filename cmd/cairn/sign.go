@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnops/cairn/artifact"
+	"github.com/cairnops/cairn/internal/atomicfile"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/signing"
 )
@@ -72,7 +74,7 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, inventory.Options{Only: []string{name}})
+	inv, err := opts.load(ctx, src, inventory.Options{Only: []string{name}})
 	if err != nil {
 		return err
 	}
@@ -88,19 +90,21 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	got, err := digestArtifact(ctx, opts.globalOptions, src, nil, name+"@"+version, v.Artifact.URI)
+	label := name + "@" + version
+	err = artifact.NewOpener(src, nil).Check(ctx, v.Artifact.URI, v.Artifact.Digest, func(r io.Reader, size int64) io.Reader {
+		return opts.progress(label, r, size)
+	})
+	if errors.Is(err, artifact.ErrDigestMismatch) {
+		return &exitError{code: exitFindings, err: fmt.Errorf("%s: %w; not signing", label, err)}
+	}
 	if err != nil {
-		return usageError(fmt.Errorf("%s@%s: %w", name, version, err))
+		return usageError(fmt.Errorf("%s: %w", label, err))
 	}
-	if got != v.Artifact.Digest {
-		return &exitError{code: exitFindings, err: fmt.Errorf("%s@%s: artifact %s does not match the pinned digest: want %s, got %s; not signing",
-			name, version, v.Artifact.URI, v.Artifact.Digest, got)}
-	}
-	bundle, err := signing.Sign(ctx, signer, got)
+	bundle, err := signing.Sign(ctx, signer, v.Artifact.Digest)
 	if err != nil {
 		return err
 	}
-	rel := bundlePath(name, version)
+	rel := inventory.BundlePath(name, version)
 	if err := writeFileAtomic(filepath.Join(src.Dir, filepath.FromSlash(rel)), bundle); err != nil {
 		return usageError(err)
 	}
@@ -113,7 +117,7 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(opts.stdout, signResult{Model: name, Version: version, Digest: got, Bundle: rel, Identity: id})
+		return writeJSON(opts.stdout, signResult{Model: name, Version: version, Digest: v.Artifact.Digest, Bundle: rel, Identity: id})
 	}
 	fmt.Fprintln(opts.stdout, rel)
 	return nil
@@ -163,38 +167,14 @@ func lookupModel(inv *inventory.Inventory, name string) (*inventory.Model, error
 // sortedVersions lists the declared versions of m.
 func sortedVersions(m *inventory.Model) []string { return slices.Sorted(maps.Keys(m.Versions)) }
 
-// bundlePath is where the Sigstore bundle of model@version lives,
-// slash-separated and relative to the inventory root.
-func bundlePath(model, version string) string {
-	return path.Join(inventory.ModelsDir, model, "signatures", version+".sigstore.json")
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// into place, creating the folder.
+// writeFileAtomic replaces path with data and a final newline, atomically
+// and durably, creating the folder.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
 	}
-	f, err := os.CreateTemp(dir, ".bundle-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(append(data, '\n'))
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, werr)
+	if err := atomicfile.Write(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
@@ -53,8 +55,10 @@ func (o *targetOptions) reconcilerOptions(src *inventory.Source) (reconciler.Opt
 	return opts, nil
 }
 
-// signatureOptions are the operator's trust roots (trust.go) and whether
-// a signature is required for signing.required stages.
+// signatureOptions are the operator's trust roots (trust.go).
+// --require-signatures is kept for scripts that pass it: signatures are
+// always required for signing.required stages, and switching that off is a
+// reviewed change to signing.required in git, never a flag.
 type signatureOptions struct {
 	trustRootOptions
 	requireSignatures bool
@@ -62,7 +66,15 @@ type signatureOptions struct {
 
 func (o *signatureOptions) AddFlags(fs *pflag.FlagSet) {
 	o.trustRootOptions.AddFlags(fs)
-	fs.BoolVar(&o.requireSignatures, "require-signatures", false, "refuse versions for signing.required stages without a valid signature")
+	fs.BoolVar(&o.requireSignatures, "require-signatures", true, "refuse versions for signing.required stages without a valid signature (always on)")
+}
+
+// check refuses --require-signatures=false.
+func (o *signatureOptions) check() error {
+	if !o.requireSignatures {
+		return usageError(errors.New("--require-signatures=false: signatures cannot be switched off by a flag; remove the stage from signing.required in inventory.cue, a change that is reviewed"))
+	}
+	return nil
 }
 
 // writeJSON writes v indented, without HTML escaping.
@@ -73,9 +85,6 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// loadOptions are the inventory options of plan, apply and drift.
-func loadOptions(*inventory.Source) inventory.Options { return inventory.Options{} }
-
 // reconcileOptions are the flags of the commands that change targets
 // (apply, drift): which inventory, which targets, which trust.
 type reconcileOptions struct {
@@ -84,9 +93,12 @@ type reconcileOptions struct {
 	signatureOptions
 }
 
-// prepare opens and loads the inventory and builds the reconciler's
-// options, trust included.
-func (o *reconcileOptions) prepare(ctx context.Context) (*inventory.Source, *inventory.Inventory, reconciler.Options, error) {
+// prepare opens the inventory, asks the gate for its deployment verdict
+// with the operator's trust roots, and builds the reconciler's options.
+func (o *reconcileOptions) prepare(ctx context.Context, g *globalOptions) (*inventory.Source, *gate.Verdict, reconciler.Options, error) {
+	if err := o.signatureOptions.check(); err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
 	src, err := o.open(ctx)
 	if err != nil {
 		return nil, nil, reconciler.Options{}, err
@@ -95,7 +107,7 @@ func (o *reconcileOptions) prepare(ctx context.Context) (*inventory.Source, *inv
 	if err != nil {
 		return nil, nil, reconciler.Options{}, err
 	}
-	inv, err := load(ctx, src, loadOptions(src))
+	v, err := g.check(ctx, src, gate.Options{Trust: trust, Deploy: true})
 	if err != nil {
 		return nil, nil, reconciler.Options{}, err
 	}
@@ -103,6 +115,5 @@ func (o *reconcileOptions) prepare(ctx context.Context) (*inventory.Source, *inv
 	if err != nil {
 		return nil, nil, reconciler.Options{}, err
 	}
-	ropts.Trust, ropts.RequireSignatures = trust, o.requireSignatures
-	return src, inv, ropts, nil
+	return src, v, ropts, nil
 }

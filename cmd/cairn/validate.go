@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 )
@@ -22,7 +22,7 @@ type validateOptions struct {
 	base string
 	now  string
 
-	// trustRoots enables the signature rule (issue 4).
+	// trustRoots verify the bundles of signing.required stages.
 	trustRoots trustRootOptions
 }
 
@@ -36,8 +36,11 @@ func newValidateCmd(g *globalOptions, runF func(context.Context, *validateOption
 		Long: `Validate evaluates every model and inventory.cue against Cairn's schema,
 the built-in governance rules and the organisation's rules in policies/*.cue,
 and prints each finding at file:line:col. With --base it also runs the
-diff-aware rules (promotion-path, version-immutable) against that revision.
-It exits 1 when any finding is an error.`,
+diff-aware rules (promotion-path, version-immutable) against that revision,
+whose organisation rules and severities then judge the change. A version
+that a signing.required stage pins must carry a signature bundle; given
+trust roots, the bundle must verify. It exits 1 when any finding is an
+error: such a revision is refused by apply, the daemon and cairn ci.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(validateFormats...); err != nil {
@@ -52,7 +55,7 @@ It exits 1 when any finding is an error.`,
 	opts.inventoryOptions.AddFlags(cmd.Flags(), validateFormats...)
 	cmd.Flags().StringVar(&opts.base, "base", "", "compare with git revision `REV` for the diff-aware rules")
 	cmd.Flags().StringVar(&opts.now, "now", "", "the `TIME` (RFC 3339) review-due compares with; default $CAIRN_NOW or the clock")
-	opts.trustRoots.AddFlags(cmd.Flags()) // the signature rule (issue 4)
+	opts.trustRoots.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -77,88 +80,41 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	var base *inventory.Inventory
+	trust, err := opts.trustRoots.trust(src)
+	if err != nil {
+		return err
+	}
+	gopts := gate.Options{Now: now, Trust: trust}
 	if opts.base != "" {
-		if base, err = loadBase(ctx, opts.base); err != nil {
+		if gopts.Base, err = openSource(ctx, ".", opts.base); err != nil {
 			return err
 		}
 	}
-	pols, proposed, err := governance(ctx, src, base)
+	v, err := opts.check(ctx, src, gopts)
 	if err != nil {
 		return err
 	}
-	inv, err := load(ctx, src, inventory.Options{Visit: pols.Visit})
-	if err != nil {
-		return err
-	}
-	po := policy.Options{Now: now, Policies: pols, Proposed: proposed, Base: base}
-	// The signature rule (issue 4) runs when trust roots are given.
-	if po.Signatures, err = opts.trustRoots.policySignatures(ctx, opts.globalOptions, inv); err != nil {
-		return err
-	}
-	rep, err := policy.Evaluate(ctx, inv, po)
-	if err != nil {
-		return err
-	}
+	rep := v.Report
 	switch opts.format {
 	case "json":
-		enc := json.NewEncoder(opts.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(opts.stdout, rep); err != nil {
 			return err
 		}
 	case "sarif":
-		rules := append(policy.Rules(), pols.Rules()...)
-		if err := writeSARIF(opts.stdout, rep, rules, src.Prefix); err != nil {
+		if err := writeSARIF(opts.stdout, rep, v.Rules, src.Prefix); err != nil {
 			return err
 		}
 	case "github":
 		writeGitHub(opts.stdout, rep, src.Prefix)
 		fmt.Fprintf(opts.stderr, "checked %s at %s: %s\n", plural(rep.Models, "model"), src.ShortRevision(), summaryText(rep.Summary))
 	default:
-		for _, f := range rep.Findings {
-			fmt.Fprintln(opts.stderr, f)
-		}
+		opts.printFindings(rep)
 		fmt.Fprintf(opts.stdout, "checked %s at %s: %s\n", plural(rep.Models, "model"), src.ShortRevision(), summaryText(rep.Summary))
 	}
 	if rep.Summary.Errors > 0 {
 		return findingsExit
 	}
 	return nil
-}
-
-// governance loads the organisation rules that judge src: its own, or the
-// base's when the base governs it (policy.Governed). proposed are src's own,
-// whose compile problems are reported either way.
-func governance(ctx context.Context, src *inventory.Source, base *inventory.Inventory) (enforced, proposed *policy.Policies, err error) {
-	if proposed, err = policy.Load(ctx, src); err != nil {
-		return nil, nil, usageError(err)
-	}
-	if !policy.Governed(base) {
-		return proposed, proposed, nil
-	}
-	if enforced, err = policy.Load(ctx, base.Source); err != nil {
-		return nil, nil, usageError(fmt.Errorf("reading the base's policies: %w", err))
-	}
-	return enforced, proposed, nil
-}
-
-// loadBase reads the inventory at rev for the diff-aware rules. A revision
-// without an inventory counts as an empty one: every model is new.
-func loadBase(ctx context.Context, rev string) (*inventory.Inventory, error) {
-	src, err := openSource(ctx, ".", rev)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := inventory.Load(ctx, src, inventory.Options{})
-	if errors.Is(err, inventory.ErrNoInventory) {
-		return &inventory.Inventory{Source: src}, nil
-	}
-	if err != nil {
-		return nil, usageError(fmt.Errorf("reading base %s: %w", rev, err))
-	}
-	return inv, nil
 }
 
 // SARIF 2.1.0, the subset GitHub code scanning reads.

@@ -71,7 +71,7 @@ func TestValidateSARIF(t *testing.T) {
 			b, err := os.ReadFile(model)
 			require.NoError(t, err)
 			src := strings.Replace(string(b), `owners: ["@acme/growth-ml"]`, `owners: ["growth@acme.example"]`, 1)
-			src = strings.Replace(src, `"file://artifacts/churn-predictor/1.4.0/model.joblib"`, `"oci://ghcr.io/acme/churn:latest"`, 1)
+			src = strings.Replace(src, `"file://artifacts/churn-predictor/1.4.0/model.joblib"`, `"https://huggingface.co/acme/churn/resolve/main/model.joblib"`, 1)
 			src = strings.Replace(src, `lastReviewed: "2026-08-20"`, `lastReviewed: "2020-01-01"`, 1)
 			require.NoError(t, os.WriteFile(model, []byte(src), 0o644))
 			cmd := exec.Command("git", "init", "-q", repo)

@@ -28,8 +28,8 @@ export CAIRN_KEY_PASSWORD=cairn-example
 step sign fraud-detector@2.3.0 --key keys/cairn-example.key
 step verify --trusted-key "$work/trust/cairn-example.pub"
 step plan --target-root "$work/targets"
-step apply --target-root "$work/targets" --state-dir "$work/state" --trusted-key "$work/trust/cairn-example.pub" --require-signatures
-step apply --target-root "$work/targets" --state-dir "$work/state" --trusted-key "$work/trust/cairn-example.pub" --require-signatures
+step apply --target-root "$work/targets" --state-dir "$work/state" --trusted-key "$work/trust/cairn-example.pub"
+step apply --target-root "$work/targets" --state-dir "$work/state" --trusted-key "$work/trust/cairn-example.pub"
 
 printf '\nproduction target:\n'
 ls -l "$work/targets/production/fraud-detector"

@@ -140,7 +140,8 @@ var Signature = object.Signature{Name: "Test Human", Email: "human@example.com",
 // Seed pushes one commit to branch in the remote, through go-git over HTTP.
 // The commit sits on top of the branch's current tip (or is a root commit
 // when the branch does not exist) and writes files (path -> content); an
-// empty content still writes an empty file. It returns the commit's sha.
+// empty content still writes an empty file, and the content Deleted removes
+// the file. It returns the commit's sha.
 func (r *Remote) Seed(t testing.TB, branch string, files map[string]string, msg string) (sha string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -187,6 +188,12 @@ func (r *Remote) Seed(t testing.TB, branch string, files map[string]string, msg 
 	}
 	sort.Strings(paths)
 	for _, p := range paths {
+		if files[p] == Deleted {
+			if _, err := wt.Remove(p); err != nil {
+				t.Fatalf("gittest: remove %s: %v", p, err)
+			}
+			continue
+		}
 		if dir := filepath.Dir(p); dir != "." {
 			if err := fs.MkdirAll(dir, 0o755); err != nil {
 				t.Fatalf("gittest: mkdir %s: %v", dir, err)
@@ -220,6 +227,9 @@ func (r *Remote) Seed(t testing.TB, branch string, files map[string]string, msg 
 	}
 	return h.String()
 }
+
+// Deleted is the content that makes Seed remove a file.
+const Deleted = "\x00cairn-gittest-deleted\x00"
 
 func isNoMatchingRef(err error) bool {
 	var nm git.NoMatchingRefSpecError

@@ -21,6 +21,8 @@ func Write(dir string, n int) ([]string, error) {
 
 targets: prod: {stage: "production", kind: "local", path: "prod"}
 approvals: production: min: 1
+// Generated artifacts are not signed: the benchmarks measure evaluation.
+signing: required: []
 `,
 		"models/defaults.cue": "package model\n\ncard: license: *\"proprietary\" | string\n",
 	}

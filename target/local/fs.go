@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,19 +11,18 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/cairnops/cairn/internal/atomicfile"
 )
 
 // tmpPrefix starts the name of every temporary file, directory and symlink
-// Cairn creates inside the target. Such names are never served: model names
+// Cairn creates inside the target, state.json's included: atomicfile's, so
+// that one sweep finds them all. Such names are never served: model names
 // and versions cannot start with a dot. The next Apply removes leftovers.
-const tmpPrefix = ".cairn-tmp-"
+const tmpPrefix = atomicfile.TempPrefix
 
 // tmpName returns a fresh temporary name.
-func tmpName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return tmpPrefix + hex.EncodeToString(b[:])
-}
+func tmpName() string { return atomicfile.TempName() }
 
 // syncDir fsyncs the directory name inside root, making renames and
 // removals in it durable.

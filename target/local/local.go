@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cairnops/cairn/internal/atomicfile"
 	"github.com/cairnops/cairn/target"
 )
 
@@ -155,31 +156,15 @@ func encodeState(st State) []byte {
 	return append(data, '\n')
 }
 
-// writeState replaces state.json atomically: temp file, fsync, rename, fsync dir.
+// writeState replaces state.json atomically and durably.
 func writeState(root *os.Root, st State) error {
 	if err := root.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", stateDir, err)
 	}
-	tmp := path.Join(stateDir, tmpName())
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
+	if err := atomicfile.WriteRoot(root, stateFile, encodeState(st), 0o644); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
-	_, err = f.Write(encodeState(st))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, stateFile)
-	}
-	if err != nil {
-		_ = root.Remove(tmp)
-		return fmt.Errorf("writing state: %w", err)
-	}
-	return syncDir(root, stateDir)
+	return nil
 }
 
 // observed is one model found on disk, with what Plan and Apply need beyond

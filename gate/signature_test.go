@@ -1,7 +1,6 @@
-package main
+package gate_test
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/signing"
 )
@@ -48,9 +48,9 @@ stages: production: "1.1.0"
 `
 
 // writeInventory writes a one-model inventory whose 1.1.0 (in production)
-// has the artifact uri pinned to digest, and bundle as its signature when
-// not nil, and loads it.
-func writeInventory(t *testing.T, uri, digest string, files map[string][]byte) *inventory.Inventory {
+// has the artifact uri pinned to digest, and the files (a bundle, an
+// artifact), and opens it.
+func writeInventory(t *testing.T, uri, digest string, files map[string][]byte) *inventory.Source {
 	t.Helper()
 	dir := t.TempDir()
 	files["inventory.cue"] = []byte("package inventory\n\nsigning: required: [\"production\"]\n")
@@ -62,19 +62,22 @@ func writeInventory(t *testing.T, uri, digest string, files map[string][]byte) *
 	}
 	src, err := inventory.OpenWorktree(dir)
 	require.NoError(t, err)
-	inv, err := inventory.Load(t.Context(), src, inventory.Options{})
+	return src
+}
+
+// verifyAll returns the signature verdicts of cairn verify: every version
+// with a bundle or in a signing.required stage, artifacts streamed.
+func verifyAll(t *testing.T, src *inventory.Source, client *http.Client, trust signing.Trust, model string) []gate.Signature {
+	t.Helper()
+	v, err := gate.Check(t.Context(), src, gate.Options{Trust: trust, Model: model, Bundles: true, Artifacts: true, HTTPClient: client})
 	require.NoError(t, err)
-	require.Empty(t, inv.Problems)
-	return inv
+	require.Empty(t, v.Inventory.Problems)
+	return v.Signatures
 }
 
 func sha(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func testGlobals() *globalOptions {
-	return &globalOptions{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 }
 
 // TestVerifyKeyless verifies a keyless bundle made by sigstore-go's
@@ -88,10 +91,10 @@ func TestVerifyKeyless(t *testing.T) {
 		issuer  = "https://token.actions.githubusercontent.com"
 		subject = "https://github.com/acme/models/.github/workflows/sign.yml@refs/heads/main"
 	)
-	artifact := []byte("model weights\n")
-	inv := writeInventory(t, "file://artifacts/m.onnx", sha(artifact), map[string][]byte{
-		"artifacts/m.onnx":                        artifact,
-		"models/m/signatures/1.1.0.sigstore.json": signingtest.KeylessBundle(t, vs, subject, issuer, artifact),
+	art := []byte("model weights\n")
+	src := writeInventory(t, "file://artifacts/m.onnx", sha(art), map[string][]byte{
+		"artifacts/m.onnx":                        art,
+		"models/m/signatures/1.1.0.sigstore.json": signingtest.KeylessBundle(t, vs, subject, issuer, art),
 	})
 	other, err := ca.NewVirtualSigstore()
 	require.NoError(t, err)
@@ -110,10 +113,10 @@ func TestVerifyKeyless(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := verifyInventory(t.Context(), testGlobals(), inv, nil, tt.trust, "", "")
+			got := verifyAll(t, src, nil, tt.trust, "")
 			require.Len(t, got, 1)
 			c := got[0]
-			assert.Equal(t, tt.wantStatus, c.Status, c.String())
+			assert.Equal(t, tt.wantStatus, string(c.Status), c.String())
 			if tt.wantStatus == "ok" {
 				assert.Equal(t, "ok m@1.1.0 "+tt.want, c.String())
 				return
@@ -126,7 +129,7 @@ func TestVerifyKeyless(t *testing.T) {
 
 // TestVerifyHTTPS streams https:// artifacts from a real TLS server.
 func TestVerifyHTTPS(t *testing.T) {
-	artifact := []byte("weights served over https\n")
+	art := []byte("weights served over https\n")
 	var body atomic.Pointer[[]byte] // what the server serves; set per case
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/m.onnx" {
@@ -147,7 +150,7 @@ func TestVerifyHTTPS(t *testing.T) {
 	require.NoError(t, err)
 	pub, err := signing.LoadPublicKey(pubPath)
 	require.NoError(t, err)
-	bundle, err := signing.Sign(t.Context(), sv, sha(artifact))
+	bundle, err := signing.Sign(t.Context(), sv, sha(art))
 	require.NoError(t, err)
 	trust := signing.Trust{Keys: []crypto.PublicKey{pub}}
 
@@ -157,17 +160,17 @@ func TestVerifyHTTPS(t *testing.T) {
 		body []byte
 		want string
 	}{
-		{"served as pinned", "/m.onnx", artifact, "ok m@1.1.0 key:"},
-		{"served tampered", "/m.onnx", []byte("weights served over httpS\n"), "invalid m@1.1.0: artifact " + srv.URL + "/m.onnx does not match the pinned digest: want " + sha(artifact)},
-		{"not found", "/gone.onnx", artifact, "invalid m@1.1.0: fetching " + srv.URL + "/gone.onnx: 404 Not Found"},
+		{"served as pinned", "/m.onnx", art, "ok m@1.1.0 key:"},
+		{"served tampered", "/m.onnx", []byte("weights served over httpS\n"), "invalid m@1.1.0: artifact " + srv.URL + "/m.onnx does not match the pinned digest: want " + sha(art)},
+		{"not found", "/gone.onnx", art, "invalid m@1.1.0: fetching " + srv.URL + "/gone.onnx: 404 Not Found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body.Store(&tt.body)
-			inv := writeInventory(t, srv.URL+tt.path, sha(artifact), map[string][]byte{
+			src := writeInventory(t, srv.URL+tt.path, sha(art), map[string][]byte{
 				"models/m/signatures/1.1.0.sigstore.json": bundle,
 			})
-			got := verifyInventory(t.Context(), testGlobals(), inv, srv.Client(), trust, "m", "")
+			got := verifyAll(t, src, srv.Client(), trust, "m")
 			require.Len(t, got, 1)
 			assert.True(t, strings.HasPrefix(got[0].String(), tt.want), got[0].String())
 		})

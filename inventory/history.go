@@ -1,0 +1,132 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"path"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// ModelRevision is a model as one commit of its repository has it.
+type ModelRevision struct {
+	// Commit is the commit the inventory was read at.
+	Commit *object.Commit
+	// Model is the model evaluated at Commit, valid; nil when the commit
+	// has no folder for it (not yet created, or deleted).
+	Model *Model
+	// Stages is the inventory's stage order at Commit; nil when its
+	// inventory.cue has problems.
+	Stages []string
+}
+
+// ModelHistory returns the commits reachable from src's revision (HEAD for
+// the working tree) that changed model's folder or the defaults every model
+// unifies with (models/*.cue), newest first by committer time, each with the
+// model evaluated there, read with go-git without a checkout. Paths are
+// joined to src.Prefix, so an inventory in a subfolder of its repository
+// reads its own history. A commit without the inventory (no inventory.cue, no
+// prefix folder) or at which the model does not evaluate is passed over. At
+// most limit commits are read, passed-over ones included; 0 reads them all.
+//
+// The sequence yields one non-nil error and ends when the history cannot be
+// read or the model cannot be evaluated at a commit; ErrNotRepository
+// (wrapped) when src has no repository. Stopping early is cheap: commits
+// are evaluated as they are yielded. opts tunes each evaluation (its
+// Isolate bounds it); its Only and Workers are set here.
+func ModelHistory(ctx context.Context, src *Source, model string, limit int, opts Options) iter.Seq2[ModelRevision, error] {
+	return func(yield func(ModelRevision, error) bool) {
+		fail := func(err error) { yield(ModelRevision{}, err) }
+		if src.Repo == nil {
+			fail(fmt.Errorf("history of %s: %s: %w", model, src.Dir, ErrNotRepository))
+			return
+		}
+		from, err := src.head()
+		if err != nil {
+			fail(err)
+			return
+		}
+		dir := src.RepoPath(path.Join(ModelsDir, model)) + "/"
+		models := src.RepoPath(ModelsDir)
+		commits, err := src.Repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {
+			return strings.HasPrefix(p, dir) || (path.Dir(p) == models && strings.HasSuffix(p, ".cue"))
+		}})
+		if err != nil {
+			fail(fmt.Errorf("reading history of %s: %w", dir, err))
+			return
+		}
+		defer commits.Close()
+		n := 0
+		var evalErr error
+		err = commits.ForEach(func(c *object.Commit) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if n++; limit > 0 && n > limit {
+				return storer.ErrStop
+			}
+			rev, ok, err := src.modelAt(ctx, c, model, opts)
+			if err != nil {
+				evalErr = err
+				return storer.ErrStop
+			}
+			if ok && !yield(rev, nil) {
+				return storer.ErrStop
+			}
+			return nil
+		})
+		switch {
+		case evalErr != nil:
+			fail(evalErr)
+		case err != nil:
+			fail(fmt.Errorf("reading history of %s: %w", dir, err))
+		}
+	}
+}
+
+// head is the commit src was read at, or HEAD for the working tree.
+func (s *Source) head() (plumbing.Hash, error) {
+	if s.Commit != nil {
+		return s.Commit.Hash, nil
+	}
+	head, err := s.Repo.Head()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("reading HEAD: %w", err)
+	}
+	return head.Hash(), nil
+}
+
+// modelAt evaluates model at commit c of s's repository; ok is false when
+// the inventory is absent there or the model does not evaluate.
+func (s *Source) modelAt(ctx context.Context, c *object.Commit, model string, opts Options) (ModelRevision, bool, error) {
+	short := c.Hash.String()[:12]
+	at, err := OpenCommit(ctx, s.Repo, s.Dir, c.Hash.String())
+	if errors.Is(err, ErrNoInventory) {
+		return ModelRevision{}, false, nil
+	}
+	if err != nil {
+		return ModelRevision{}, false, fmt.Errorf("reading %s at %s: %w", model, short, err)
+	}
+	opts.Only, opts.Workers = []string{model}, 1
+	inv, err := Load(ctx, at, opts)
+	if errors.Is(err, ErrNoInventory) {
+		return ModelRevision{}, false, nil
+	}
+	if err != nil {
+		return ModelRevision{}, false, fmt.Errorf("evaluating %s at %s: %w", model, short, err)
+	}
+	rev := ModelRevision{Commit: c, Model: inv.Model(model)}
+	if rev.Model != nil && !rev.Model.Valid {
+		return ModelRevision{}, false, nil
+	}
+	if inv.SettingsOK {
+		rev.Stages = inv.Settings.Stages
+	}
+	return rev, true, nil
+}
