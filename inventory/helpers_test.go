@@ -21,16 +21,6 @@ const licenseDefault = "package model\n\ncard: license: *\"proprietary\" | strin
 // validModel is the source of a valid model that runs in production.
 var validModel = invgen.Model("m", digest0, digest0)
 
-// writeFiles writes files (slash path -> content) under dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-	}
-}
-
 // symlink makes the link name (slash path under dir) point at target.
 func symlink(t *testing.T, dir, target, name string) {
 	t.Helper()

@@ -68,8 +68,8 @@ func TestModelFolders(t *testing.T) {
 			"models/m/model.cue":  validModel,
 			"models/n/model.cue":  validModel,
 		}, want: []string{
-			`m | models/defaults.cue:3:18: card.framework: conflicting values "sklearn" and "onnx"`,
-			`n | models/defaults.cue:3:18: card.framework: conflicting values "sklearn" and "onnx"`,
+			`m | models/m/model.cue:10:2: card.framework: conflicting values "sklearn" and "onnx"`,
+			`n | models/n/model.cue:10:2: card.framework: conflicting values "sklearn" and "onnx"`,
 		}},
 		{name: "defaults of another package", files: map[string]string{
 			"models/defaults.cue": "package defaults\n",

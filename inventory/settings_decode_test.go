@@ -13,7 +13,7 @@ const settingsSrc = `package inventory
 stages: ["dev", "prod"]
 targets: {
 	prod: {stage: "prod", kind: "local", path: "srv/prod", onDrift: "pr"}
-	edge: {stage: "prod", kind: "kserve", namespace: "ml", replicas: 2}
+	edge: {stage: "prod", kind: "local", path: "srv/edge"}
 }
 rules: "review-due": severity: "warning"
 `
@@ -30,10 +30,11 @@ func TestSettings(t *testing.T) {
 	assert.Equal(t, []string{"production"}, inv.Settings.Signing.Required, "default")
 	prod, edge := inv.Settings.Targets["prod"], inv.Settings.Targets["edge"]
 	assert.Equal(t, "local", prod.Kind)
+	assert.Equal(t, "prod", edge.Stage)
 	assert.Equal(t, "pr", prod.OnDrift)
 	assert.Equal(t, map[string]any{"path": "srv/prod"}, prod.Config)
 	assert.Equal(t, "heal", edge.OnDrift, "default")
-	assert.Equal(t, map[string]any{"namespace": "ml", "replicas": int64(2)}, edge.Config)
+	assert.Equal(t, map[string]any{"path": "srv/edge"}, edge.Config)
 	assert.Equal(t, "warning", inv.Settings.Rules["review-due"].Severity)
 
 	for _, tt := range []struct {
@@ -63,15 +64,15 @@ func TestSettingsProblems(t *testing.T) {
 		{"syntax", "package inventory\n\nstages: [\n", []string{
 			` | inventory.cue:3:11: expected ']', found 'EOF'`,
 		}},
-		{"schema", "package inventory\n\nstages: [\"dev\"]\ntargets: t: {kind: \"local\"}\ntargets: u: {stage: string, kind: \"local\"}\n", []string{
+		{"schema", "package inventory\n\nstages: [\"dev\"]\ntargets: t: {kind: \"local\", path: \"t\"}\ntargets: u: {stage: string, kind: \"local\", path: \"u\"}\n", []string{
 			` | inventory.cue:4:10: targets.t.stage: missing required field`,
 			` | inventory.cue:5:14: targets.u.stage: incomplete value string`,
 		}},
 		{"enum", "package inventory\n\nrules: x: severity: \"loud\"\n", []string{
 			` | inventory.cue:3:21: rules.x.severity: "loud" is not allowed, want "error" | "off" | "warning"`,
 		}},
-		{"every value error", "package inventory\n\ntargets: t: {stage: \"prod\", kind: \"local\", onDrift: \"never\"}\nrules: x: severity: \"loud\"\nrules: y: severity: 1\n", []string{
-			` | inventory.cue:3:53: targets.t.onDrift: "never" is not allowed, want "heal" | "pr" | "report"`,
+		{"every value error", "package inventory\n\ntargets: t: {stage: \"prod\", kind: \"local\", path: \"t\", onDrift: \"never\"}\nrules: x: severity: \"loud\"\nrules: y: severity: 1\n", []string{
+			` | inventory.cue:3:64: targets.t.onDrift: "never" is not allowed, want "heal" | "pr" | "report"`,
 			` | inventory.cue:4:21: rules.x.severity: "loud" is not allowed, want "error" | "off" | "warning"`,
 			` | inventory.cue:5:21: rules.y.severity: 1 is not allowed, want "error" | "off" | "warning"`,
 		}},

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,13 +59,13 @@ func TestPinDigest(t *testing.T) {
 		{name: "immutable", files: map[string]string{"models/m/model.cue": versions12 + `stages: development: "1.0.0"` + "\n"}},
 		{name: "every version", files: map[string]string{"models/m/model.cue": `package model
 
-versions: "2.0.0": artifact: {digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", uri: "oci://ghcr.io/acme/m"}
-versions: "1.0.0": artifact: {digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", uri: "http://models.example/m.onnx"}
+versions: "2.0.0": artifact: {digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", uri: "https://huggingface.co/acme/m/resolve/main/model.onnx"}
+versions: "1.0.0": artifact: {digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", uri: "https://github.com/acme/m/raw/refs/heads/release/model.onnx"}
 stages: development: "1.0.0"
 `},
 			want: []string{
-				`m | models/m/model.cue:3:114: versions."2.0.0".artifact.uri: "oci://ghcr.io/acme/m" has no tag, which means :latest; pin it by digest (oci://REPO@sha256:...) or a version tag (pin-digest)`,
-				`m | models/m/model.cue:4:114: versions."1.0.0".artifact.uri: "http://models.example/m.onnx" uses plain http, which anyone on the path can change; use https:// (pin-digest)`,
+				`m | models/m/model.cue:3:114: versions."2.0.0".artifact.uri: "https://huggingface.co/acme/m/resolve/main/model.onnx" names the moving reference "main" (a branch or latest); pin a tag, a commit or a release asset (pin-digest)`,
+				`m | models/m/model.cue:4:114: versions."1.0.0".artifact.uri: "https://github.com/acme/m/raw/refs/heads/release/model.onnx" names a branch (refs/heads/), which moves; pin a tag, a commit or a release asset (pin-digest)`,
 			}},
 		{name: "invalid model is left to schema", files: map[string]string{"models/m/model.cue": `package model
 
@@ -92,9 +93,10 @@ func TestStageVersion(t *testing.T) {
 			}},
 		{name: "no stages declared", files: map[string]string{
 			"inventory.cue":      "package inventory\n\nstages: []\n",
-			"models/m/model.cue": versions12 + `stages: production: "1.0.0"` + "\n" + monitored,
+			"models/m/model.cue": versions12 + `stages: production: "1.0.0"` + "\n",
 		},
 			want: []string{
+				`m | models/m/model.cue:5:9: monitors: the model runs in production without a performance or drift monitor; add a monitor with kind: "performance" and a monitor with kind: "drift" (stage "production") (monitors)`,
 				`m | models/m/model.cue:5:9: stages.production: "production" is not a stage of inventory.cue (stages: ) (stage-version)`,
 			}},
 		{name: "settings with problems judge no stage", files: map[string]string{
@@ -118,6 +120,12 @@ func stagesAt(stages string) map[string]string {
 	return map[string]string{"models/m/model.cue": versions12 + "stages: " + stages + "\n" + monitored}
 }
 
+// qaLive is stagesAt for the promotion path qa, live, with monitors of qa
+// only.
+func qaLive(stages string) map[string]string {
+	return map[string]string{"models/m/model.cue": versions12 + "stages: " + stages + "\n" + strings.ReplaceAll(monitored, `kind: "`, `stage: "qa", kind: "`)}
+}
+
 func TestPromotionPath(t *testing.T) {
 	runRuleCases(t, []ruleCase{
 		{name: "no base revision", files: stagesAt(`{production: "2.0.0"}`)},
@@ -133,8 +141,8 @@ func TestPromotionPath(t *testing.T) {
 			want: []string{
 				`m | models/m/model.cue:5:10: stages.staging: version "2.0.0" enters staging without passing development (at base development ran no version); promote it to development first (promotion-path)`,
 			}},
-		{name: "custom promotion path", files: withFiles(stagesAt(`{qa: "2.0.0", live: "2.0.0"}`), map[string]string{"inventory.cue": "package inventory\n\nstages: [\"qa\", \"live\"]\n"}),
-			base: withFiles(stagesAt(`{qa: "1.0.0", live: "1.0.0"}`), map[string]string{"inventory.cue": "package inventory\n\nstages: [\"qa\", \"live\"]\n"}),
+		{name: "custom promotion path", files: withFiles(qaLive(`{qa: "2.0.0", live: "2.0.0"}`), map[string]string{"inventory.cue": "package inventory\n\nstages: [\"qa\", \"live\"]\n"}),
+			base: withFiles(qaLive(`{qa: "1.0.0", live: "1.0.0"}`), map[string]string{"inventory.cue": "package inventory\n\nstages: [\"qa\", \"live\"]\n"}),
 			want: []string{
 				`m | models/m/model.cue:5:23: stages.live: version "2.0.0" enters live without passing qa (at base qa ran "1.0.0"); promote it to qa first (promotion-path)`,
 				`m | models/m/model.cue:6:1: monitors: the model runs in live without a performance or drift monitor; add a monitor with kind: "performance" and a monitor with kind: "drift" (stage "live") (monitors)`,

@@ -42,9 +42,10 @@ func TestSeverities(t *testing.T) {
 			}, policy.Summary{Errors: 1, Warnings: 1}},
 		{"entry without severity", `rules: "review-due": {}`, []string{overdueReview, overdueMonitors, overdueStage}, policy.Summary{Errors: 2, Warnings: 1}},
 		{"schema stays on", `rules: schema: severity: "off"`, []string{
+			` | inventory.cue:3:16: rules."schema": the schema rule cannot be softened or switched off (schema)`,
 			overdueReview, overdueMonitors, overdueStage,
 			`x | models/x/model.cue:3:22: stages.development: conflicting values 1 and string (mismatched types int and string) (schema)`,
-		}, policy.Summary{Errors: 3, Warnings: 1}},
+		}, policy.Summary{Errors: 4, Warnings: 1}},
 		{"unknown ids", `rules: {"reveiw-due": severity: "off", "owners-are-teams": severity: "warning"}`, []string{
 			` | inventory.cue:3:9: rules."reveiw-due": no rule has this id (see cairn rules) (schema)`,
 			` | inventory.cue:3:40: rules."owners-are-teams": no rule has this id (see cairn rules) (schema)`,
