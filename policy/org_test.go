@@ -164,7 +164,8 @@ rules: fine: {model: _, deny: ["card.title: fine"]}
 // TestPolicyDuplicateIDs reports a rule id that a built-in rule or an
 // earlier file already has as a policy finding in the file that repeats it,
 // and runs only the first definition. The line and column are not checked:
-// they are 1:1 today, not the rule's (see the report of issue "mutants").
+// they are 1:1 today, not the repeated rule's, because the rule's value,
+// unified with the policy schema, carries the schema's position.
 func TestPolicyDuplicateIDs(t *testing.T) {
 	files := withFiles(orgFiles, map[string]string{
 		"policies/a.cue":      "package policy\n\nrules: twice: {model: _, deny: [\"card.title: from a\"]}\n",
