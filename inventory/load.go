@@ -544,10 +544,14 @@ func (inv *Inventory) evalSettings(ev *evaluator, src []byte) cue.Value {
 		_ = def.Decode(&inv.Settings)
 		return cue.Value{}
 	}
+	// A file of another package is reported, and its settings are not
+	// trusted: SettingsOK stays false (a base with it governs nothing).
+	var pkgProblems []Problem
 	if pkg := f.PackageName(); pkg != "inventory" {
-		inv.Problems = append(inv.Problems, Problem{Pos: packagePos(f, SettingsFile),
+		pkgProblems = append(pkgProblems, Problem{Pos: packagePos(f, SettingsFile),
 			Message: fmt.Sprintf("package %q: inventory.cue is package inventory", pkg)})
 	}
+	inv.Problems = append(inv.Problems, pkgProblems...)
 	data := ev.ctx.BuildFile(f)
 	if err := data.Err(); err != nil {
 		inv.Problems = append(inv.Problems, cueProblems("", err, data, fallback)...)
@@ -571,7 +575,7 @@ func (inv *Inventory) evalSettings(ev *evaluator, src []byte) cue.Value {
 	}
 	problems = append(problems, inv.settingsProblems(v, ev.schema.TargetKinds)...)
 	inv.Settings.Targets = withConfig(v, inv.Settings.Targets)
-	if len(problems) > 0 {
+	if len(problems) > 0 || len(pkgProblems) > 0 {
 		inv.Problems = append(inv.Problems, problems...)
 		inv.Settings = schema.Settings{} // Decode merges into maps: start empty
 		_ = def.Decode(&inv.Settings)

@@ -197,7 +197,7 @@ func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 		if hops > maxLinkHops {
 			return "", nil, fmt.Errorf("too many levels of symbolic links: %w", fs.ErrInvalid)
 		}
-		target, err := t.readBlob(e.Hash)
+		target, err := t.readBlob(e)
 		if err != nil {
 			return "", nil, err
 		}
@@ -227,8 +227,10 @@ func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 	return cur, e, nil
 }
 
-func (t *treeFS) readBlob(h plumbing.Hash) ([]byte, error) {
-	f, err := t.tree.TreeEntryFile(&object.TreeEntry{Hash: h, Mode: filemode.Regular})
+// readBlob reads the content of the tree entry e (a symbolic link's
+// target), as a regular file: go-git wants the entry's name.
+func (t *treeFS) readBlob(e *object.TreeEntry) ([]byte, error) {
+	f, err := t.tree.TreeEntryFile(&object.TreeEntry{Name: e.Name, Hash: e.Hash, Mode: filemode.Regular})
 	if err != nil {
 		return nil, err
 	}
@@ -282,16 +284,20 @@ func (t *treeFS) open(name string) (fs.File, error) {
 // tree, and left out otherwise.
 func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	f, err := t.open(name)
 	if err != nil {
+		t.mu.Unlock()
 		return nil, err
 	}
-	defer f.Close()
 	d, ok := f.(*treeDir)
 	if !ok {
+		t.mu.Unlock()
+		// A file's Close takes t.mu: close it unlocked.
+		f.Close()
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
 	}
+	defer t.mu.Unlock()
+	defer f.Close()
 	return d.readDir(-1)
 }
 
