@@ -71,7 +71,8 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return usageError(fmt.Errorf("%w (see 'cairn %s --help')", err, cmd.Name()))
+		// CommandPath is "cairn" for the root and "cairn plan" below it.
+		return usageError(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
 	})
 	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
 	g.eval.AddFlags(root.PersistentFlags())
@@ -89,7 +90,13 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newSignCmd(g, nil),
 		newVerifyCmd(g, nil),
 		newDaemonCmd(g, nil),
+		newVersionCmd(g),
 	)
+	// --version prints what `cairn version` prints.
+	// cobra prints the template as it is: the text has no actions.
+	root.Version = "set"
+	root.SetVersionTemplate(versionText())
+	root.Flags().BoolP("version", "", false, "print cairn's version, commit and Go version")
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
