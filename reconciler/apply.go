@@ -37,14 +37,25 @@ type Result struct {
 	Targets    []TargetPlan     `json:"targets"`
 }
 
-// String returns every target's change set and a line for a refusal.
-func (r *Result) String() string {
-	p := Plan{Revision: r.Revision, Targets: r.Targets}
-	s := p.String()
-	if r.Refused != "" {
-		s += "refused: " + r.Refused + "\n"
+// String returns Text(false).
+func (r *Result) String() string { return r.Text(false) }
+
+// Text returns what Apply did as `cairn apply` prints it: each target's
+// changes in the past tense ("created", "updated", "deleted"), unchanged
+// models only when verbose, a line of counts per target and a last one
+// over the targets that did not fail, "Applied: 3 created, 1 updated, 0
+// deleted, 2 unchanged". A refused revision touched no target: its text is
+// the line "refused: <why>".
+func (r *Result) Text(verbose bool) string {
+	if r.Refused != "" && len(r.Targets) == 0 {
+		return "refused: " + r.Refused + "\n"
 	}
-	return s
+	var b strings.Builder
+	writeTargets(&b, r.Targets, true, verbose)
+	if r.Refused != "" {
+		b.WriteString("refused: " + r.Refused + "\n")
+	}
+	return b.String()
 }
 
 // applyRun carries one Apply through its steps.
