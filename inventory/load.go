@@ -410,6 +410,9 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
 			continue
 		}
+		// A model folder's schema.cue binds it to the schema for plain
+		// `cue vet`; the schema applies below.
+		schema.DropBinding(file)
 		if pkg := file.PackageName(); pkg != "model" {
 			problems = append(problems, Problem{Model: m.Name, Pos: packagePos(file, f.name),
 				Message: fmt.Sprintf("package %q: model files are package model", pkg)})
@@ -544,6 +547,7 @@ func (inv *Inventory) evalSettings(ev *evaluator, src []byte) cue.Value {
 		_ = def.Decode(&inv.Settings)
 		return cue.Value{}
 	}
+	schema.DropBinding(f)
 	if pkg := f.PackageName(); pkg != "inventory" {
 		inv.Problems = append(inv.Problems, Problem{Pos: packagePos(f, SettingsFile),
 			Message: fmt.Sprintf("package %q: inventory.cue is package inventory", pkg)})
