@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/cairnops/cairn/artifact"
@@ -102,7 +103,7 @@ func Apply(ctx context.Context, v *gate.Verdict, opts Options) (*Result, error) 
 
 // apply applies every drivable target, recording state and audit.
 func (r *applyRun) apply(ctx context.Context) error {
-	open := artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target()
+	open := withProgress(artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target(), r.opts.Progress)
 	rev := r.inv.Source.Revision
 	st, err := loadStates(r.opts.StateDir)
 	if err != nil {
@@ -214,4 +215,28 @@ func (r *applyRun) recordRefusal() error {
 		return err
 	}
 	return AppendAudit(r.opts.StateDir, audit)
+}
+
+// withProgress returns open with every stream wrapped by progress
+// ("copying <uri>"), or open itself when progress is nil.
+func withProgress(open target.Opener, progress func(string, io.Reader, int64) io.Reader) target.Opener {
+	if progress == nil {
+		return open
+	}
+	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+		rc, err := open(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		size := a.Size
+		if size <= 0 {
+			size = -1
+		}
+		return progressReadCloser{Reader: progress("copying "+a.URI, rc, size), Closer: rc}, nil
+	}
+}
+
+type progressReadCloser struct {
+	io.Reader
+	io.Closer
 }

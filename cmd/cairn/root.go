@@ -17,7 +17,9 @@ import (
 
 // globalOptions are the flags every command has.
 type globalOptions struct {
-	chdir  string
+	chdir string
+	// quiet silences progress even on a terminal (--quiet).
+	quiet  bool
 	eval   evalOptions
 	stdout io.Writer
 	stderr io.Writer
@@ -75,6 +77,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		return usageError(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
 	})
 	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress, even on a terminal")
 	g.eval.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newValidateCmd(g, nil),

@@ -118,5 +118,6 @@ func (o *reconcileOptions) prepare(ctx context.Context, g *globalOptions) (*inve
 	if err != nil {
 		return nil, nil, reconciler.Options{}, err
 	}
+	ropts.Progress = g.progress
 	return src, v, ropts, nil
 }
