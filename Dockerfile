@@ -13,9 +13,12 @@ RUN CGO_ENABLED=0 go build -ldflags="-s -w" -o /out/cairn ./cmd/cairn
 # distroless/static: CA certificates, tzdata and /tmp; no shell, no libc.
 FROM gcr.io/distroless/static-debian12
 COPY --from=build /out/cairn /usr/local/bin/cairn
-# Not root. 1001 is the runner user of GitHub-hosted runners, which owns the
-# mounted workspace and the file-command files ($GITHUB_OUTPUT, ...), so the
-# action can write its SARIF file, outputs and step summary there.
-USER 1001:1001
+# No USER: GitHub runs a Docker container action as the image's default
+# user and documents that it must be root ("Docker actions must be run by
+# the default Docker user (root)"), since the mounted workspace and the
+# file-command files ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY, ...) belong to
+# the runner and a non-root user cannot always write them (self-hosted
+# runners have other uids than 1001). The action writes its SARIF file,
+# outputs and step summary there.
 ENV HOME=/tmp
 ENTRYPOINT ["cairn", "ci"]

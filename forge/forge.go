@@ -192,6 +192,11 @@ func fromPR(p PR) *github.PullRequest {
 	return out
 }
 
+// IsForbidden reports whether err is, or wraps, GitHub's 403 answer to a
+// call the token may not make (not a rate limit, which the client retries):
+// a write with the read-only token of a pull request from a fork, say.
+func IsForbidden(err error) bool { return statusCode(err) == http.StatusForbidden }
+
 // statusCode returns the HTTP status of a go-github error, 0 when none.
 func statusCode(err error) int {
 	var er *github.ErrorResponse

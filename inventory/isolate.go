@@ -291,6 +291,7 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 	}
 	var visitOff atomic.Bool // set once the visitor failed
 	next := make(chan int)
+	tick := opts.progress(len(models))
 	var wg sync.WaitGroup
 	var errOnce sync.Once
 	var firstErr error
@@ -305,21 +306,22 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 					p.close()
 				}
 			}()
-			for i := range next {
+			one := func(i int) {
+				defer tick()
 				m := models[i]
 				own, probs, err := readModel(fsys, defaults, m)
 				if err != nil {
 					fail(err)
-					continue
+					return
 				}
 				if len(probs) > 0 {
 					problems[i] = probs
-					continue
+					return
 				}
 				if p == nil {
 					if p, err = iso.start(init); err != nil {
 						fail(err)
-						continue
+						return
 					}
 				}
 				var crashed bool
@@ -330,6 +332,9 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 				if crashed {
 					p = nil
 				}
+			}
+			for i := range next {
+				one(i)
 			}
 		}()
 	}

@@ -152,6 +152,26 @@ type Options struct {
 	// Isolate, when set, evaluates inventory.cue and the models in worker
 	// processes under its budget. Nil evaluates in-process, without bounds.
 	Isolate *Isolation
+	// Progress, when set, is called after each model is evaluated with how
+	// many of the total are done; the last call has done == total. Calls
+	// come one at a time, from the evaluating goroutines.
+	Progress func(done, total int)
+}
+
+// progress returns the function the evaluation loops call after each
+// model: Options.Progress, serialised, or a no-op.
+func (o Options) progress(total int) func() {
+	if o.Progress == nil {
+		return func() {}
+	}
+	var mu sync.Mutex
+	done := 0
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		o.Progress(done, total)
+	}
 }
 
 // Load reads and evaluates the inventory of src. Problems with the
@@ -283,6 +303,7 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 		visit = func(m *Model, v cue.Value) { vis.Collect(m.Name, vf(m, v, func([]byte) {}), nil) }
 	}
 	next := make(chan int)
+	tick := opts.progress(len(models))
 	var wg sync.WaitGroup
 	var errOnce sync.Once
 	var firstErr error
@@ -297,12 +318,14 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 					var err error
 					if ev, err = newEvaluator(); err != nil {
 						errOnce.Do(func() { firstErr = err })
+						tick()
 						continue
 					}
 					done = 0
 				}
 				done++
 				p, err := ev.model(fsys, defaults, models[i], visit)
+				tick()
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					continue
@@ -410,6 +433,9 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 			problems = append(problems, cueProblems(m.Name, err, cue.Value{}, Position{File: f.name})...)
 			continue
 		}
+		// A model folder's schema.cue binds it to the schema for plain
+		// `cue vet`; the schema applies below.
+		schema.DropBinding(file)
 		if pkg := file.PackageName(); pkg != "model" {
 			problems = append(problems, Problem{Model: m.Name, Pos: packagePos(file, f.name),
 				Message: fmt.Sprintf("package %q: model files are package model", pkg)})
@@ -544,6 +570,7 @@ func (inv *Inventory) evalSettings(ev *evaluator, src []byte) cue.Value {
 		_ = def.Decode(&inv.Settings)
 		return cue.Value{}
 	}
+	schema.DropBinding(f)
 	// A file of another package is reported, and its settings are not
 	// trusted: SettingsOK stays false (a base with it governs nothing).
 	var pkgProblems []Problem

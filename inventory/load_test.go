@@ -55,3 +55,17 @@ func TestLoadCancelled(t *testing.T) {
 	_, err = Load(ctx, src, Options{})
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// TestLoadProgress: Progress is told of every model, the last call with
+// done == total.
+func TestLoadProgress(t *testing.T) {
+	src, err := OpenWorktree(filepath.Join("..", "examples", "quickstart"))
+	require.NoError(t, err)
+	var calls [][2]int
+	inv, err := Load(context.Background(), src, Options{Workers: 2, Progress: func(done, total int) {
+		calls = append(calls, [2]int{done, total})
+	}})
+	require.NoError(t, err)
+	require.Empty(t, inv.Problems)
+	assert.Equal(t, [][2]int{{1, 3}, {2, 3}, {3, 3}}, calls)
+}

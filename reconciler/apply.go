@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/cairnops/cairn/artifact"
@@ -37,14 +38,25 @@ type Result struct {
 	Targets    []TargetPlan     `json:"targets"`
 }
 
-// String returns every target's change set and a line for a refusal.
-func (r *Result) String() string {
-	p := Plan{Revision: r.Revision, Targets: r.Targets}
-	s := p.String()
-	if r.Refused != "" {
-		s += "refused: " + r.Refused + "\n"
+// String returns Text(false).
+func (r *Result) String() string { return r.Text(false) }
+
+// Text returns what Apply did as `cairn apply` prints it: each target's
+// changes in the past tense ("created", "updated", "deleted"), unchanged
+// models only when verbose, a line of counts per target and a last one
+// over the targets that did not fail, "Applied: 3 created, 1 updated, 0
+// deleted, 2 unchanged". A refused revision touched no target: its text is
+// the line "refused: <why>".
+func (r *Result) Text(verbose bool) string {
+	if r.Refused != "" && len(r.Targets) == 0 {
+		return "refused: " + r.Refused + "\n"
 	}
-	return s
+	var b strings.Builder
+	writeTargets(&b, r.Targets, true, verbose)
+	if r.Refused != "" {
+		b.WriteString("refused: " + r.Refused + "\n")
+	}
+	return b.String()
 }
 
 // applyRun carries one Apply through its steps.
@@ -91,7 +103,7 @@ func Apply(ctx context.Context, v *gate.Verdict, opts Options) (*Result, error) 
 
 // apply applies every drivable target, recording state and audit.
 func (r *applyRun) apply(ctx context.Context) error {
-	open := artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target()
+	open := withProgress(artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target(), r.opts.Progress)
 	rev := r.inv.Source.Revision
 	st, err := loadStates(r.opts.StateDir)
 	if err != nil {
@@ -203,4 +215,28 @@ func (r *applyRun) recordRefusal() error {
 		return err
 	}
 	return AppendAudit(r.opts.StateDir, audit)
+}
+
+// withProgress returns open with every stream wrapped by progress
+// ("copying <uri>"), or open itself when progress is nil.
+func withProgress(open target.Opener, progress func(string, io.Reader, int64) io.Reader) target.Opener {
+	if progress == nil {
+		return open
+	}
+	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+		rc, err := open(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		size := a.Size
+		if size <= 0 {
+			size = -1
+		}
+		return progressReadCloser{Reader: progress("copying "+a.URI, rc, size), Closer: rc}, nil
+	}
+}
+
+type progressReadCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -53,13 +53,24 @@ func ExampleApply() {
 		return
 	}
 	fmt.Print(res)
+	// Applied again, nothing changes; Text(true) also lists the unchanged.
 	res, _ = reconciler.Apply(ctx, v, opts)
 	fmt.Print(res)
+	fmt.Print(res.Text(true))
 	// Output:
 	// target prod-local (production, local)
-	//   created  fraud-detector  -→2.3.0
+	//   create  fraud-detector  -→2.3.0
+	//   1 to create, 0 to update, 0 to delete, 0 unchanged
+	// Plan: 1 to create, 0 to update, 0 to delete, 0 unchanged
 	// target prod-local (production, local)
 	//   created  fraud-detector  -→2.3.0
+	//   1 created, 0 updated, 0 deleted, 0 unchanged
+	// Applied: 1 created, 0 updated, 0 deleted, 0 unchanged
+	// target prod-local (production, local)
+	//   0 created, 0 updated, 0 deleted, 1 unchanged
+	// Applied: 0 created, 0 updated, 0 deleted, 1 unchanged
 	// target prod-local (production, local)
 	//   unchanged  fraud-detector  2.3.0→2.3.0
+	//   0 created, 0 updated, 0 deleted, 1 unchanged
+	// Applied: 0 created, 0 updated, 0 deleted, 1 unchanged
 }

@@ -13,19 +13,33 @@ import (
 type ChangeSet []target.Change
 
 // String returns one line per change, "<action> <model> <from>→<to>",
-// columns aligned, "-" for an absent version. It is stable for a given
-// change set, so plans golden-test.
+// columns aligned, "-" for an absent version, with the actions as the JSON
+// spells them (created, updated, ...). It is stable for a given change set.
+// Plans and results print through Plan.Text and Result.Text, which say
+// them in the right tense.
 func (cs ChangeSet) String() string {
+	var b strings.Builder
+	writeChanges(&b, "", cs, func(a target.Action) string { return string(a) }, true)
+	return b.String()
+}
+
+// writeChanges writes one line per change of cs, each prefixed with indent,
+// the action as verb says it; unchanged models only when verbose.
+func writeChanges(b *strings.Builder, indent string, cs ChangeSet, verb func(target.Action) string, verbose bool) {
 	aw, mw := 0, 0
 	for _, c := range cs {
-		aw = max(aw, len(c.Action))
+		if c.Action == target.Unchanged && !verbose {
+			continue
+		}
+		aw = max(aw, len(verb(c.Action)))
 		mw = max(mw, len(c.Model))
 	}
-	var b strings.Builder
 	for _, c := range cs {
-		fmt.Fprintf(&b, "%-*s  %-*s  %s→%s\n", aw, c.Action, mw, c.Model, orDash(c.From), orDash(c.To))
+		if c.Action == target.Unchanged && !verbose {
+			continue
+		}
+		fmt.Fprintf(b, "%s%-*s  %-*s  %s→%s\n", indent, aw, verb(c.Action), mw, c.Model, orDash(c.From), orDash(c.To))
 	}
-	return b.String()
 }
 
 // Count returns how many changes have action a.
@@ -37,6 +51,56 @@ func (cs ChangeSet) Count(a target.Action) int {
 		}
 	}
 	return n
+}
+
+// planVerb is how a plan says an action: what apply would do.
+func planVerb(a target.Action) string {
+	switch a {
+	case target.Created:
+		return "create"
+	case target.Updated:
+		return "update"
+	case target.Deleted:
+		return "delete"
+	case target.Skipped:
+		return "skip"
+	}
+	return string(a)
+}
+
+// appliedVerb is how a result says an action: what apply did. The actions
+// are named in the past tense already.
+func appliedVerb(a target.Action) string { return string(a) }
+
+// tally counts the changes of one or more change sets.
+type tally struct{ created, updated, deleted, unchanged, skipped int }
+
+func (t *tally) add(cs ChangeSet) {
+	t.created += cs.Count(target.Created)
+	t.updated += cs.Count(target.Updated)
+	t.deleted += cs.Count(target.Deleted)
+	t.unchanged += cs.Count(target.Unchanged)
+	t.skipped += cs.Count(target.Skipped)
+}
+
+// planned returns "3 to create, 1 to update, 0 to delete, 2 unchanged",
+// with ", N skipped" when some are.
+func (t tally) planned() string {
+	s := fmt.Sprintf("%d to create, %d to update, %d to delete, %d unchanged", t.created, t.updated, t.deleted, t.unchanged)
+	if t.skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.skipped)
+	}
+	return s
+}
+
+// applied returns "3 created, 1 updated, 0 deleted, 2 unchanged", with
+// ", N skipped" when some are.
+func (t tally) applied() string {
+	s := fmt.Sprintf("%d created, %d updated, %d deleted, %d unchanged", t.created, t.updated, t.deleted, t.unchanged)
+	if t.skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.skipped)
+	}
+	return s
 }
 
 func orDash(s string) string {
@@ -62,23 +126,57 @@ type TargetPlan struct {
 	DeploymentError string `json:"deploymentError,omitempty"`
 }
 
-// String returns a header line "target <name> (<stage>, <kind>)" and the
-// change set indented, or the reason the target was skipped or failed.
+// String returns the target's plan as Plan.Text prints it, unchanged
+// models left out.
 func (tp TargetPlan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "target %s (%s, %s)\n", tp.Target, tp.Stage, tp.Kind)
-	for _, line := range strings.SplitAfter(tp.Changes.String(), "\n") {
-		if line != "" {
-			b.WriteString("  " + line)
-		}
+	tp.write(&b, false, false)
+	return b.String()
+}
+
+// write writes a header line "target <name> (<stage>, <kind>)", the change
+// set indented (in the past tense when applied; unchanged models only when
+// verbose), the reason the target was skipped or failed, and a summary line
+// of the counts unless it failed. The changes of a failed target are what
+// it was to do, so they are said as a plan says them.
+func (tp TargetPlan) write(b *strings.Builder, applied, verbose bool) {
+	fmt.Fprintf(b, "target %s (%s, %s)\n", tp.Target, tp.Stage, tp.Kind)
+	verb := planVerb
+	if applied && tp.Error == "" {
+		verb = appliedVerb
 	}
+	writeChanges(b, "  ", tp.Changes, verb, verbose)
 	if tp.Skipped != "" {
-		fmt.Fprintf(&b, "  skipped: %s\n", tp.Skipped)
+		fmt.Fprintf(b, "  skipped: %s\n", tp.Skipped)
 	}
 	if tp.Error != "" {
-		fmt.Fprintf(&b, "  error: %s\n", tp.Error)
+		fmt.Fprintf(b, "  error: %s\n", tp.Error)
+		return
 	}
-	return b.String()
+	var t tally
+	t.add(tp.Changes)
+	if applied {
+		b.WriteString("  " + t.applied() + "\n")
+	} else {
+		b.WriteString("  " + t.planned() + "\n")
+	}
+}
+
+// writeTargets writes every target and a last line with the counts over
+// the targets that did not fail, "<title>: ...".
+func writeTargets(b *strings.Builder, tps []TargetPlan, applied, verbose bool) {
+	var t tally
+	for _, tp := range tps {
+		tp.write(b, applied, verbose)
+		if tp.Error == "" {
+			t.add(tp.Changes)
+		}
+	}
+	if applied {
+		b.WriteString("Applied: " + t.applied() + "\n")
+	} else {
+		b.WriteString("Plan: " + t.planned() + "\n")
+	}
 }
 
 // Plan is what Apply would change on every target.
@@ -87,12 +185,17 @@ type Plan struct {
 	Targets  []TargetPlan `json:"targets"`
 }
 
-// String returns every target's plan, in name order.
-func (p *Plan) String() string {
+// String returns Text(false).
+func (p *Plan) String() string { return p.Text(false) }
+
+// Text returns every target's plan, in name order, as `cairn plan` prints
+// it: each change as what apply would do ("create", "update", "delete"),
+// unchanged models only when verbose, a line of counts per target and a
+// last one over all targets, "Plan: 3 to create, 1 to update, 0 to delete,
+// 2 unchanged". It is stable for a given plan, so plans golden-test.
+func (p *Plan) Text(verbose bool) string {
 	var b strings.Builder
-	for _, tp := range p.Targets {
-		b.WriteString(tp.String())
-	}
+	writeTargets(&b, p.Targets, false, verbose)
 	return b.String()
 }
 

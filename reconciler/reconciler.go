@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -47,6 +48,10 @@ type Options struct {
 	// target (GitHubDeployments records them on GitHub); its failures are
 	// reported per target and never stop or undo an apply.
 	Deployments Deployments
+	// Progress, when set, wraps each artifact stream that Apply copies to
+	// a target, given a label and the size (-1 when unknown), to show
+	// progress; it returns the reader to use.
+	Progress func(label string, r io.Reader, size int64) io.Reader
 }
 
 func (o *Options) now() time.Time {

@@ -28,8 +28,10 @@ signing.required stage must carry a bundle that verifies against the
 operator's trust roots (--trusted-key, --keyless-identity with
 --trusted-root, or --trust-config, all outside the repository); without
 trust roots such a revision is refused. Then it applies the desired state to
-each target. Nothing is touched when the revision is refused. Every change is
-appended to <state dir>/audit.jsonl. Exit 1 when the revision is refused or
+each target. Nothing is touched when the revision is refused. It prints what it
+did to each model (created, updated, deleted; unchanged too with -v) and
+the counts per target and over all. Every change is appended to
+<state dir>/audit.jsonl. Exit 1 when the revision is refused or
 a target fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,7 +69,7 @@ func runApply(ctx context.Context, opts *applyOptions) error {
 		for _, f := range res.Findings {
 			fmt.Fprintln(opts.stderr, f)
 		}
-		fmt.Fprint(opts.stdout, res.String())
+		fmt.Fprint(opts.stdout, res.Text(opts.verbose))
 	}
 	return applyExit(err)
 }

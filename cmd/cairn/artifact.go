@@ -12,12 +12,23 @@ import (
 // progressMin is the size from which progress is shown.
 const progressMin = 64 << 20
 
-// progress wraps r to show "label: 512 MiB / 1.0 GiB (50%)" on stderr when
-// it is a terminal and the stream is large or of unknown size; r comes back
-// as it is otherwise. It has the shape of gate.Options.Progress.
-func (g *globalOptions) progress(label string, r io.Reader, size int64) io.Reader {
+// showProgress decides whether progress goes to stderr: only on a
+// terminal, and never with --quiet, as cosign and gh do. Piped or
+// redirected, stderr carries diagnostics and nothing more.
+func showProgress(isTerminal, quiet bool) bool { return isTerminal && !quiet }
+
+// progressOn reports whether g shows progress (showProgress for its stderr).
+func (g *globalOptions) progressOn() bool {
 	f, ok := g.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	return showProgress(ok && term.IsTerminal(int(f.Fd())), g.quiet)
+}
+
+// progress wraps r to show "label: 512 MiB / 1.0 GiB (50%)" on stderr when
+// progressOn and the stream is large or of unknown size; r comes back as it
+// is otherwise. It has the shape of gate.Options.Progress and
+// reconciler.Options.Progress.
+func (g *globalOptions) progress(label string, r io.Reader, size int64) io.Reader {
+	if !g.progressOn() {
 		return r
 	}
 	if size >= 0 && size < progressMin {
@@ -51,6 +62,34 @@ func (p *progressLine) add(n int) {
 func (p *progressLine) done() {
 	if !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// modelProgress returns an inventory.Options.Progress that shows
+// "evaluating models: 1234/10000" on stderr while progressOn, nil otherwise.
+func (g *globalOptions) modelProgress() func(done, total int) {
+	if !g.progressOn() {
+		return nil
+	}
+	return countProgress(g.stderr, "evaluating models")
+}
+
+// countProgress returns a progress function that writes "label: done/total"
+// to w at most a few times a second and clears the line when done == total.
+func countProgress(w io.Writer, label string) func(done, total int) {
+	var last time.Time
+	shown := false
+	return func(done, total int) {
+		if done >= total {
+			if shown {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			return
+		}
+		if now := time.Now(); now.Sub(last) >= 200*time.Millisecond {
+			last, shown = now, true
+			fmt.Fprintf(w, "\r\033[K%s: %d/%d", label, done, total)
+		}
 	}
 }
 

@@ -388,7 +388,14 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 			return err
 		}
 	}
-	if err := gh.UpsertComment(ctx, pr.Number, ciMarker, ciMarker+"\n"+rep.markdown(maxCommentChars)); err != nil {
+	// A read-only token (a pull request from a fork) may not comment or
+	// set the status: the outputs, summary, annotations and SARIF file
+	// still go out, one warning says what could not, and the exit follows
+	// the findings.
+	var denied []string
+	if err := gh.UpsertComment(ctx, pr.Number, ciMarker, ciMarker+"\n"+rep.markdown(maxCommentChars)); forge.IsForbidden(err) {
+		denied = append(denied, "comment on the pull request")
+	} else if err != nil {
 		return err
 	}
 	state, desc := "pending", approval.Describe(results)
@@ -399,10 +406,17 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 	} else if approval.Satisfied(results) {
 		state = "success"
 	}
-	if err := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, state, desc, opts.runURL); err != nil {
+	if err := gh.SetStatus(ctx, pr.Head.SHA, ciStatusContext, state, desc, opts.runURL); forge.IsForbidden(err) {
+		denied = append(denied, "set the status "+ciStatusContext)
+	} else if err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.stderr, "cairn: %s: %s: %s\n", ciStatusContext, state, desc)
+	if len(denied) > 0 {
+		// A workflow command, on stdout with the annotations.
+		fmt.Fprintf(opts.stdout, "::warning::could not %s: the token is read-only (a pull request from a fork?); the outputs, step summary, annotations and SARIF file are written\n",
+			strings.Join(denied, " or "))
+	}
 	outs := []string{
 		"errors", fmt.Sprint(c.report.Summary.Errors),
 		"warnings", fmt.Sprint(c.report.Summary.Warnings),

@@ -27,6 +27,8 @@ import (
 //	github-pr HEAD BASE                open a pull request from branch HEAD into BASE (number 1, 2, ...)
 //	github-review N USER STATE SHA     submit a review on pull request N
 //	github-team ORG SLUG USER...       add users to the team ORG/SLUG
+//	github-read-only                   make the token read-only, as for a pull request from a fork:
+//	                                   every write to the repository answers 403 as GitHub does
 //	github-state status|statuses|comments|writes|prs|deployments
 //	                                   print the latest status, every status, the comments, the write count,
 //	                                   the pull requests ("#N STATE HEAD -> BASE: TITLE", by number) or the
@@ -37,14 +39,15 @@ import (
 //	prometheus-start FILE              start a real Prometheus over OpenMetrics FILE; sets PROMETHEUS_URL
 //	                                   (prometheus_script_test.go)
 var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"github-start":  cmdGitHubStart,
-	"github-pr":     cmdGitHubPR,
-	"github-review": cmdGitHubReview,
-	"github-team":   cmdGitHubTeam,
-	"github-state":  cmdGitHubState,
-	"git-serve":     cmdGitServe,
-	"git-sha":       cmdGitSHA,
-	"expand":        cmdExpand,
+	"github-start":     cmdGitHubStart,
+	"github-pr":        cmdGitHubPR,
+	"github-review":    cmdGitHubReview,
+	"github-team":      cmdGitHubTeam,
+	"github-read-only": cmdGitHubReadOnly,
+	"github-state":     cmdGitHubState,
+	"git-serve":        cmdGitServe,
+	"git-sha":          cmdGitSHA,
+	"expand":           cmdExpand,
 
 	"prometheus-start": cmdPrometheusStart,
 }
@@ -100,6 +103,14 @@ func cmdGitHubStart(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("GITHUB_API_URL", s.URL)
 	ts.Setenv("GITHUB_TOKEN", s.Token)
 	ts.Setenv("GITHUB_REPOSITORY", s.FullName())
+}
+
+func cmdGitHubReadOnly(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "github-read-only")
+	if len(args) != 0 {
+		ts.Fatalf("usage: github-read-only")
+	}
+	scriptServer(ts).SetReadOnly(true)
 }
 
 func cmdGitHubPR(ts *testscript.TestScript, neg bool, args []string) {

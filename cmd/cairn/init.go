@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairnops/cairn/schema"
 )
 
 type initOptions struct {
@@ -61,6 +63,18 @@ approvals: {
 
 signing: required: ["production"]
 `,
+	"settings.cue": bindingComment("inventory.cue") + `package inventory
+
+import "github.com/cairnops/cairn/schema"
+
+schema.#Settings
+`,
+	"models/example-model/schema.cue": bindingComment("this model") + `package model
+
+import "github.com/cairnops/cairn/schema"
+
+schema.#Model
+`,
 	"models/example-model/model.cue": `package model
 
 card: {
@@ -86,6 +100,27 @@ stages: development: "0.1.0"
 	"artifacts/example-model/0.1.0/model.txt": initArtifact,
 }
 
+// bindingComment heads the files that bind the inventory to Cairn's schema
+// for plain `cue vet`.
+func bindingComment(what string) string {
+	return "// Plain `cue vet ./...` checks " + what + " against Cairn's schema, which\n" +
+		"// cue.mod/pkg holds. Cairn applies its own copy of the schema itself.\n"
+}
+
+// initSchemaFiles returns the embedded schema's files under
+// cue.mod/pkg/<schema.ImportPath>/, where plain `cue vet` finds them.
+func initSchemaFiles() (map[string]string, error) {
+	files, err := schema.Files()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(files))
+	for name, b := range files {
+		out["cue.mod/pkg/"+schema.ImportPath+"/"+name] = string(b)
+	}
+	return out, nil
+}
+
 func runInit(ctx context.Context, opts *initOptions) error {
 	if entries, err := os.ReadDir(opts.dir); err == nil && len(entries) > 0 {
 		if _, err := os.Stat(filepath.Join(opts.dir, "inventory.cue")); err == nil {
@@ -96,7 +131,14 @@ func runInit(ctx context.Context, opts *initOptions) error {
 	}
 	sum := sha256.Sum256([]byte(initArtifact))
 	repl := strings.NewReplacer("{{digest}}", "sha256:"+hex.EncodeToString(sum[:]), "{{today}}", today())
+	all, err := initSchemaFiles()
+	if err != nil {
+		return err
+	}
 	for name, content := range initFiles {
+		all[name] = repl.Replace(content)
+	}
+	for name, content := range all {
 		p := filepath.Join(opts.dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return usageError(err)
@@ -104,7 +146,7 @@ func runInit(ctx context.Context, opts *initOptions) error {
 		if _, err := os.Stat(p); err == nil {
 			return usageError(fmt.Errorf("%s exists; not overwriting it", p))
 		}
-		if err := os.WriteFile(p, []byte(repl.Replace(content)), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			return usageError(err)
 		}
 	}

@@ -68,6 +68,12 @@ func (g *globalOptions) check(ctx context.Context, src *inventory.Source, opts g
 	if opts.Load.Isolate == nil {
 		opts.Load.Isolate = evalIsolation(g)
 	}
+	if opts.Load.Progress == nil {
+		opts.Load.Progress = g.modelProgress()
+	}
+	if opts.Progress == nil {
+		opts.Progress = g.progress
+	}
 	v, err := gate.Check(ctx, src, opts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

@@ -12,8 +12,28 @@ import (
 	"github.com/cairnops/cairn/signing"
 )
 
-// passwordEnv holds the password of encrypted private keys.
-const passwordEnv = "CAIRN_KEY_PASSWORD"
+// passwordEnv holds the password of encrypted private keys;
+// cosignPasswordEnv, cosign's name for it, is read when passwordEnv is
+// unset, so a key made with `cosign generate-key-pair` signs as it is.
+const (
+	passwordEnv       = "CAIRN_KEY_PASSWORD"
+	cosignPasswordEnv = "COSIGN_PASSWORD"
+)
+
+// lookupPassword returns the key password from $CAIRN_KEY_PASSWORD, else
+// from $COSIGN_PASSWORD, and whether either is set. An empty variable counts
+// only when the other is not set to something longer.
+func lookupPassword() ([]byte, bool) {
+	set := false
+	for _, name := range []string{passwordEnv, cosignPasswordEnv} {
+		pw, ok := os.LookupEnv(name)
+		if ok && pw != "" {
+			return []byte(pw), true
+		}
+		set = set || ok
+	}
+	return nil, set
+}
 
 type keygenOptions struct {
 	*globalOptions
@@ -27,8 +47,8 @@ func newKeygenCmd(g *globalOptions, runF func(context.Context, *keygenOptions) e
 		Short: "Generate an ECDSA P-256 key pair for signing artifacts",
 		Long: `Keygen writes PREFIX.key, the private key (mode 0600), and PREFIX.pub, the
 public key to give verifiers with --trusted-key. When CAIRN_KEY_PASSWORD is
-set the private key is encrypted with it in the sigstore/cosign format;
-otherwise it is a plain PKCS#8 PEM key. Existing files are never overwritten.`,
+(or, when it is unset, COSIGN_PASSWORD) is set the private key is encrypted
+with it in the sigstore/cosign format; otherwise it is a plain PKCS#8 PEM key. Existing files are never overwritten.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -53,7 +73,7 @@ func runKeygen(ctx context.Context, opts *keygenOptions) error {
 			return usageError(err)
 		}
 	}
-	password := []byte(os.Getenv(passwordEnv))
+	password, _ := lookupPassword()
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -26,8 +26,14 @@ func newPlanCmd(g *globalOptions, runF func(context.Context, *planOptions) error
 		Short: "Show what apply would change on each target",
 		Long: `Plan computes the desired state of every deployment target (for each valid,
 non-retired model, the version pinned for the target's stage), observes the
-target and prints the change set: created, updated, unchanged, deleted or
-skipped, with the versions from→to. It changes nothing. It asks the same
+target and prints what apply would do to each model: create, update or
+delete, with the versions from→to (unchanged models too with -v), a line
+of counts per target and one over all targets:
+
+  Plan: 3 to create, 1 to update, 0 to delete, 2 unchanged
+
+The JSON (--format json) lists every change with its action as apply
+would record it: created, updated, unchanged, deleted or skipped. It changes nothing. It asks the same
 gate as validate and apply: a revision with errors prints its findings and
 exits 1, since apply would refuse it.`,
 		Args: cobra.NoArgs,
@@ -72,7 +78,7 @@ func runPlan(ctx context.Context, opts *planOptions) error {
 			return err
 		}
 	} else {
-		fmt.Fprint(opts.stdout, p.String())
+		fmt.Fprint(opts.stdout, p.Text(opts.verbose))
 	}
 	for _, tp := range p.Targets {
 		if tp.Error != "" {

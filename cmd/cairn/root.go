@@ -17,7 +17,9 @@ import (
 
 // globalOptions are the flags every command has.
 type globalOptions struct {
-	chdir  string
+	chdir string
+	// quiet silences progress even on a terminal (--quiet).
+	quiet  bool
 	eval   evalOptions
 	stdout io.Writer
 	stderr io.Writer
@@ -71,9 +73,11 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return usageError(fmt.Errorf("%w (see 'cairn %s --help')", err, cmd.Name()))
+		// CommandPath is "cairn" for the root and "cairn plan" below it.
+		return usageError(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
 	})
 	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress, even on a terminal")
 	g.eval.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newValidateCmd(g, nil),
@@ -89,7 +93,13 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newSignCmd(g, nil),
 		newVerifyCmd(g, nil),
 		newDaemonCmd(g, nil),
+		newVersionCmd(g),
 	)
+	// --version prints what `cairn version` prints.
+	// cobra prints the template as it is: the text has no actions.
+	root.Version = "set"
+	root.SetVersionTemplate(versionText())
+	root.Flags().BoolP("version", "", false, "print cairn's version, commit and Go version")
 	// Unknown commands and bad arguments are usage errors.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

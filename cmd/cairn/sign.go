@@ -36,7 +36,8 @@ func newSignCmd(g *globalOptions, runF func(context.Context, *signOptions, strin
 the digest pinned in the inventory, signs that digest with the key and writes
 a Sigstore bundle to models/MODEL/signatures/VERSION.sigstore.json in the
 working tree. It prints the bundle's path. An encrypted key is decrypted with
-CAIRN_KEY_PASSWORD. It refuses (exit 1) when the artifact does not match the pin.`,
+CAIRN_KEY_PASSWORD, else COSIGN_PASSWORD. It refuses (exit 1) when the
+artifact does not match the pin.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(signFormats...); err != nil {
@@ -123,13 +124,14 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 	return nil
 }
 
-// keyPassword returns $CAIRN_KEY_PASSWORD for an encrypted key.
+// keyPassword returns the password of an encrypted key: $CAIRN_KEY_PASSWORD,
+// else $COSIGN_PASSWORD.
 func keyPassword() ([]byte, error) {
-	pw, ok := os.LookupEnv(passwordEnv)
+	pw, ok := lookupPassword()
 	if !ok {
-		return nil, fmt.Errorf("the key is encrypted: set %s", passwordEnv)
+		return nil, fmt.Errorf("the key is encrypted: set %s (or %s)", passwordEnv, cosignPasswordEnv)
 	}
-	return []byte(pw), nil
+	return pw, nil
 }
 
 // parseRef splits MODEL[@VERSION]; needVersion makes the version mandatory.

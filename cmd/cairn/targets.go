@@ -19,11 +19,14 @@ type targetOptions struct {
 	target     string
 	targetRoot string
 	stateDir   string
+	// verbose lists unchanged models too.
+	verbose bool
 }
 
 func (o *targetOptions) AddFlags(fs *pflag.FlagSet, withState bool) {
 	fs.StringVar(&o.target, "target", "", "only the target named `T`")
 	fs.StringVar(&o.targetRoot, "target-root", "", "resolve relative local target paths under `DIR` (default .cairn/targets in the repository root)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also list the models that do not change")
 	if withState {
 		fs.StringVar(&o.stateDir, "state-dir", "", "keep targets.json and audit.jsonl in `DIR` (default .cairn/state in the repository root)")
 	}
@@ -115,5 +118,6 @@ func (o *reconcileOptions) prepare(ctx context.Context, g *globalOptions) (*inve
 	if err != nil {
 		return nil, nil, reconciler.Options{}, err
 	}
+	ropts.Progress = g.progress
 	return src, v, ropts, nil
 }

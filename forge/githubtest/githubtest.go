@@ -28,6 +28,11 @@ import (
 // secondary rate limit response.
 const SecondaryRateLimitMessage = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 
+// ReadOnlyMessage is the message GitHub answers, with 403, to a write made
+// with a token that may only read, such as the GITHUB_TOKEN of a workflow run
+// for a pull request from a fork.
+const ReadOnlyMessage = "Resource not accessible by integration"
+
 // SecondaryRateLimitDocs is the documentation_url GitHub sends with a
 // secondary rate limit response (go-github recognises it by this suffix).
 const SecondaryRateLimitDocs = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
@@ -154,6 +159,8 @@ type Server struct {
 	branches func() (map[string]string, error)
 
 	mu sync.Mutex // guards everything below
+	// readOnly makes every write to the repository answer 403 (SetReadOnly).
+	readOnly bool
 	// failRate and rng drive failure injection.
 	failRate    float64
 	rng         *rand.Rand
@@ -328,9 +335,43 @@ func isWrite(method string) bool {
 	return false
 }
 
+// SetReadOnly makes the token read-only, or writable again: while it is
+// read-only, every write to the repository (a comment, a status, a label, a
+// pull request, ...) answers 403 with the body GitHub sends for a token that
+// may only read (ReadOnlyMessage and the route's documentation URL), changes
+// nothing and is not counted by Writes. Reads are answered as before.
+func (s *Server) SetReadOnly(readOnly bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly = readOnly
+}
+
+// readOnlyDocs returns the documentation_url GitHub sends with a 403 for a
+// read-only token on the route of path.
+func readOnlyDocs(path string) string {
+	switch {
+	case strings.Contains(path, "/issues/") && strings.HasSuffix(path, "/comments"):
+		return "https://docs.github.com/rest/issues/comments#create-an-issue-comment"
+	case strings.Contains(path, "/issues/comments/"):
+		return "https://docs.github.com/rest/issues/comments#update-an-issue-comment"
+	case strings.Contains(path, "/statuses/"):
+		return "https://docs.github.com/rest/commits/statuses#create-a-commit-status"
+	}
+	return "https://docs.github.com/rest"
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	ev := Event{Method: r.Method, Path: r.URL.RequestURI(), Write: isWrite(r.Method)}
 	s.mu.Lock()
+	if ev.Write && s.readOnly && strings.HasPrefix(r.URL.Path, "/repos/") {
+		ev.Status = http.StatusForbidden
+		s.events = append(s.events, ev)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusForbidden, map[string]any{
+			"message": ReadOnlyMessage, "documentation_url": readOnlyDocs(r.URL.Path), "status": "403",
+		})
+		return
+	}
 	if ev.Write {
 		s.writes++
 	}

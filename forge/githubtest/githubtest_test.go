@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/forge/githubtest"
 )
 
@@ -171,4 +172,42 @@ func TestUnexpectedRouteFailsTheTest(t *testing.T) {
 	require.Len(t, rec.errs, 3)
 	assert.Equal(t, "githubtest: unexpected DELETE /repos/acme/models/pulls/1", rec.errs[0])
 	assert.Equal(t, 2, s.Writes(), "DELETE and PUT count as writes")
+}
+
+// TestReadOnly: with a read-only token, as for a pull request from a fork,
+// writes answer 403 with GitHub's body and change nothing; reads work; and
+// forge.IsForbidden recognises the answer.
+func TestReadOnly(t *testing.T) {
+	s := githubtest.New(t)
+	gh := client(t, s, s.Token)
+	ctx := context.Background()
+	_, _, err := gh.PullRequests.Create(ctx, "acme", "models", &github.NewPullRequest{
+		Title: github.String("t"), Head: github.String("fork"), Base: github.String("main"),
+	})
+	require.NoError(t, err)
+	s.SetReadOnly(true)
+
+	_, resp, err := gh.Issues.CreateComment(ctx, "acme", "models", 1, &github.IssueComment{Body: github.String("hello")})
+	require.Error(t, err)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	var er *github.ErrorResponse
+	require.ErrorAs(t, err, &er)
+	assert.Equal(t, githubtest.ReadOnlyMessage, er.Message)
+	assert.Equal(t, "https://docs.github.com/rest/issues/comments#create-an-issue-comment", er.DocumentationURL)
+	assert.True(t, forge.IsForbidden(err))
+
+	_, resp, err = gh.Repositories.CreateStatus(ctx, "acme", "models", "abc", &github.RepoStatus{State: github.String("success"), Context: github.String("cairn/approvals")})
+	require.Error(t, err)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.True(t, forge.IsForbidden(err))
+
+	assert.Empty(t, s.Comments())
+	assert.Empty(t, s.Statuses())
+	assert.Equal(t, 1, s.Writes(), "only the pull request, made before")
+	_, _, err = gh.PullRequests.Get(ctx, "acme", "models", 1)
+	assert.NoError(t, err, "reads still work")
+
+	s.SetReadOnly(false)
+	_, _, err = gh.Issues.CreateComment(ctx, "acme", "models", 1, &github.IssueComment{Body: github.String("hello")})
+	assert.NoError(t, err)
 }
