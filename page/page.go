@@ -95,7 +95,9 @@ func Build(inv *inventory.Inventory, ev Evidence) *Inventory {
 	}
 	slices.Sort(p.targets)
 	worst := map[string]struct{ state, why string }{}
-	rank := func(s string) int { return slices.Index([]string{StateInvalid, StateBreach, StateDrift, StateError, StatePending}, s) }
+	rank := func(s string) int {
+		return slices.Index([]string{StateInvalid, StateBreach, StateDrift, StateError, StatePending}, s)
+	}
 	mark := func(model, state, why string) {
 		if cur, ok := worst[model]; !ok || rank(state) < rank(cur.state) {
 			worst[model] = struct{ state, why string }{state, why}

@@ -27,7 +27,12 @@ var templates = template.Must(template.New("page").Funcs(template.FuncMap{
 	"rev":  revision,
 	"join": func(s []string) string { return strings.Join(s, ", ") },
 	"when": when,
-	"num":  func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) },
+	"cls":  func(s string) string { return strings.Fields(s + " x")[0] },
+	"isURL": func(s string) bool {
+		u, err := url.Parse(s)
+		return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+	},
+	"num": func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) },
 }).Parse(source))
 
 // Live is the state of a running daemon shown beside the inventory. A
