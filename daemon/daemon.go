@@ -378,6 +378,7 @@ func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
 	d.st.lastTime = d.opts.Now()
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
+	d.builtPages() // built here, not by the first request that asks
 }
 
 // fail records a revision that was not applied; the last good one stays.
@@ -444,6 +445,7 @@ func (d *Daemon) driftTick(ctx context.Context) {
 	d.st.monitorsAt = d.opts.Now()
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
+	d.builtPages()
 }
 
 // deployments returns the hook that records applies as GitHub deployments
