@@ -149,7 +149,7 @@ func TestModelPage(t *testing.T) {
 		`code <code>https://github.com/acme/fraud-model</code> @ <code>9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b</code>`,
 		`<th scope="row">prod-local</th><td>production</td><td><code>2.3.0</code></td>`,
 		`<th scope="row">auc</th><td>production</td><td><code>avg_over_time(fraud_detector_auc[1h])</code></td><td>value ≥ 0.9</td><td>30m</td><td>rollback</td>`,
-		`<td>staging, production</td><td>ok</td><td>key:`,
+		`<td>staging, production</td><td>ok</td><td class="wrap">key:`,
 		`No history: the inventory is not in a git repository.`,
 		`<a href="../">All models</a>`,
 		`<meta http-equiv="refresh" content="30">`,
@@ -180,6 +180,21 @@ func TestModelNotFound(t *testing.T) {
 // it as text on the index and the model page, and a javascript: link is
 // no link.
 func TestHostileCardRendersInert(t *testing.T) {
+	r := startHostile(t)
+	for _, path := range []string{"/", "/?q=%3Cscript", "/models/churn-predictor"} {
+		page := r.get(t, path, http.StatusOK)
+		assert.NotContains(t, page, "<script", path)
+		assert.NotContains(t, page, "<img", path)
+		assert.Contains(t, page, "&lt;img src=x onerror=alert(1)&gt;", path)
+	}
+	page := r.get(t, "/models/churn-predictor", http.StatusOK)
+	assert.Contains(t, page, `<dd id="description">&lt;script&gt;alert(&#39;card&#39;)&lt;/script&gt; `)
+}
+
+// startHostile runs a daemon on the quick start with markup in the
+// churn-predictor card's title and description.
+func startHostile(t *testing.T) *running {
+	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.CopyFS(dir, os.DirFS(quickstartDir(t))))
 	file := filepath.Join(dir, "models", "churn-predictor", "model.cue")
@@ -196,15 +211,7 @@ func TestHostileCardRendersInert(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(src), 0o644))
 	r := start(t, Options{Repo: dir, StateDir: t.TempDir(), Interval: time.Hour, DriftInterval: time.Hour})
 	r.waitStatus(t, "the work tree applied", func(s Status) bool { return s.AppliedRevision != "" })
-
-	for _, path := range []string{"/", "/?q=%3Cscript", "/models/churn-predictor"} {
-		page := r.get(t, path, http.StatusOK)
-		assert.NotContains(t, page, "<script", path)
-		assert.NotContains(t, page, "<img", path)
-		assert.Contains(t, page, "&lt;img src=x onerror=alert(1)&gt;", path)
-	}
-	page := r.get(t, "/models/churn-predictor", http.StatusOK)
-	assert.Contains(t, page, `<dd id="description">&lt;script&gt;alert(&#39;card&#39;)&lt;/script&gt; `)
+	return r
 }
 
 // TestModelPageHistory: with a git remote, the model page lists who moved

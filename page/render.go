@@ -273,7 +273,8 @@ func (p *Inventory) RenderModel(w io.Writer, name string, h History, live Live) 
 	d.History = slices.Clone(h.Entries)
 	slices.Reverse(d.History)
 	for _, f := range live.Findings {
-		if f.Model == name {
+		// Monitor findings are shown in the monitors table.
+		if f.Model == name && !strings.HasPrefix(f.Kind, "monitor-") {
 			d.Findings = append(d.Findings, f)
 		}
 	}
