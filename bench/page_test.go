@@ -7,22 +7,30 @@ package main
 //	go test ./bench -run '^$' -bench DaemonPages -benchtime 20x
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnops/cairn/internal/invgen"
 )
 
 // BenchmarkDaemonPages measures a GET of the first index page, of a
 // filtered search and of a model page, each with its whole body read, from
-// a daemon that applied a 10,000-model inventory. first-ms is the very
-// first index request after the apply. Before timing, headless Chromium
-// (when installed) loads the index and a model page and their DOM is checked.
+// a daemon that applied a 10,000-model inventory (a local git work tree:
+// seeding a remote with 10,000 files through go-git takes too long). The
+// very first index request after the apply is timed and logged. Before
+// timing, headless Chromium (when installed) loads the index and a model
+// page and their DOM is checked.
 func BenchmarkDaemonPages(b *testing.B) {
-	d, _, names := startDaemon(b, 10000, "1h")
+	d, names := startLocalDaemon(b, 10000)
 	get := func(b *testing.B, path string, want string) {
 		resp, err := http.Get(d.url + path)
 		if err != nil {
@@ -39,7 +47,7 @@ func BenchmarkDaemonPages(b *testing.B) {
 	}
 	start := time.Now()
 	get(b, "/", "Models 1–50 of 10000, page 1 of 200.")
-	b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "first-ms")
+	b.Logf("the first index request after the apply took %v", time.Since(start))
 	domCheck(b, d.url, names)
 
 	b.Run("index", func(b *testing.B) {
@@ -91,4 +99,47 @@ func domCheck(b *testing.B, url string, names []string) {
 			b.Fatalf("the model DOM has no %q", want)
 		}
 	}
+}
+
+// startLocalDaemon builds cairn, writes an n-model inventory, commits it
+// with the git CLI and starts the daemon on the work tree, waiting for
+// its first apply.
+func startLocalDaemon(b *testing.B, n int) (*daemonRun, []string) {
+	b.Helper()
+	tmp := b.TempDir()
+	bin := filepath.Join(tmp, "cairn")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairnops/cairn/cmd/cairn").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	inv := filepath.Join(tmp, "inv")
+	if err := os.MkdirAll(inv, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	names, err := invgen.Write(inv, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"},
+		{"-c", "user.name=Bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", fmt.Sprintf("%d models", n)}} {
+		if out, err := exec.Command("git", append([]string{"-C", inv}, args...)...).CombinedOutput(); err != nil {
+			b.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	addr := freeAddr(b)
+	d := &daemonRun{url: "http://" + addr, state: filepath.Join(tmp, "state")}
+	d.cmd = exec.Command(bin, "daemon", "--repo", inv, "--state-dir", d.state, "--listen", addr,
+		"--interval", "1h", "--drift-interval", "1h", "--log-format", "json")
+	var logs bytes.Buffer
+	d.cmd.Stderr = &logs
+	if err := d.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		if err := d.cmd.Wait(); err != nil {
+			b.Errorf("daemon exit: %v\n%s", err, logs.String())
+		}
+	})
+	d.waitApplied(b, "worktree")
+	return d, names
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +21,9 @@ import (
 // recentAudit is how many audit entries the index shows, newest first.
 const recentAudit = 20
 
+// indexFindings is how many open findings the index lists.
+const indexFindings = 100
+
 // pageRefresh is how often, in seconds, the pages reload themselves.
 const pageRefresh = 30
 
@@ -30,6 +35,17 @@ type pages struct {
 	key     pagesKey
 	built   *page.Inventory
 	history map[string]page.History
+
+	auditMu   sync.Mutex // guards the fields below
+	auditStat auditStat
+	audit     []reconciler.AuditEntry
+	auditErr  error
+}
+
+// auditStat identifies a version of the append-only audit log.
+type auditStat struct {
+	size int64
+	mod  time.Time
 }
 
 // pagesKey is what a built inventory depends on: every field is replaced,
@@ -84,10 +100,15 @@ func (d *Daemon) live(inv *inventory.Inventory) page.Live {
 		l.LastReconcile = *s.LastReconcile
 	}
 	for _, f := range s.Findings {
+		if len(l.Findings) == indexFindings && inv != nil {
+			// The index lists the first ones; a model page lists its own.
+			l.MoreFindings = len(s.Findings) - indexFindings
+			break
+		}
 		l.Findings = append(l.Findings, page.Finding{Kind: f.Kind, Rule: f.Rule, Target: f.Target, Model: f.Model,
 			File: f.File, Line: f.Line, Message: f.Message, DecideAt: f.DecideAt})
 	}
-	audit, err := reconciler.Audit(d.opts.StateDir)
+	audit, err := d.auditLog()
 	if err != nil {
 		l.AuditErr = err.Error()
 	}
@@ -109,6 +130,27 @@ func (d *Daemon) live(inv *inventory.Inventory) page.Live {
 	l.Audit = slices.Clone(audit)
 	slices.Reverse(l.Audit)
 	return l
+}
+
+// auditLog returns the entries of the audit log, read again only when
+// its size or modification time changed: it grows with every apply, and
+// parsing it whole on each request would make the pages slower with age.
+// The slice is shared: callers must not modify it.
+func (d *Daemon) auditLog() ([]reconciler.AuditEntry, error) {
+	var st auditStat
+	if fi, err := os.Stat(filepath.Join(d.opts.StateDir, reconciler.AuditFile)); err == nil {
+		st = auditStat{size: fi.Size(), mod: fi.ModTime()}
+	}
+	d.pages.auditMu.Lock()
+	defer d.pages.auditMu.Unlock()
+	if d.pages.audit == nil && d.pages.auditErr == nil || st != d.pages.auditStat {
+		d.pages.audit, d.pages.auditErr = reconciler.Audit(d.opts.StateDir)
+		if d.pages.audit == nil {
+			d.pages.audit = []reconciler.AuditEntry{}
+		}
+		d.pages.auditStat = st
+	}
+	return d.pages.audit, d.pages.auditErr
 }
 
 // index serves GET /: the models that match the query (q, stage, risk,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnops/cairn/internal/gittest"
 	"github.com/cairnops/cairn/internal/invgen"
+	"github.com/cairnops/cairn/reconciler"
 )
 
 var modelLink = regexp.MustCompile(`<th scope="row"><a href="models/([a-z0-9-]+)">`)
@@ -267,4 +268,16 @@ func TestModelPageMonitorsAndState(t *testing.T) {
 	assert.Contains(t, page, "Last evaluated 20")
 	deploy := section(t, page, `<table id="deployments">`, `</table>`)
 	assert.Contains(t, deploy, `<th scope="row">prod-local</th><td>production</td><td><code>2.3.0</code></td><td><code>2.3.0</code></td><td>ok</td>`)
+}
+
+// TestIndexFollowsTheAuditLog: the audit log is parsed once per change,
+// so an entry appended after a page was served shows on the next one.
+func TestIndexFollowsTheAuditLog(t *testing.T) {
+	r, _ := startQuickstart(t)
+	before := section(t, r.get(t, "/", http.StatusOK), `<table id="audit"`, `</table>`)
+	assert.NotContains(t, before, "appended-model")
+	require.NoError(t, reconciler.AppendAudit(r.d.opts.StateDir, []reconciler.AuditEntry{{Time: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC),
+		Revision: "worktree", Target: "dev-local", Model: "appended-model", Action: "created", To: "9.9.9", Result: "applied"}}))
+	after := section(t, r.get(t, "/", http.StatusOK), `<table id="audit"`, `</table>`)
+	assert.Contains(t, after, "<td>dev-local</td><td>appended-model</td><td>created</td><td> → 9.9.9</td>")
 }

@@ -57,8 +57,10 @@ type Live struct {
 	LastReconcile, LastApplied time.Time
 	Targets                    []Target
 	Findings                   []Finding
-	Audit                      []reconciler.AuditEntry
-	AuditErr                   string
+	// MoreFindings is how many open findings Findings leaves out.
+	MoreFindings int
+	Audit        []reconciler.AuditEntry
+	AuditErr     string
 }
 
 // Target is one target as the reconciler's state records it, with the
