@@ -378,7 +378,9 @@ func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
 	d.st.lastTime = d.opts.Now()
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
-	d.builtPages() // built here, not by the first request that asks
+	// Built here, not by the first request that asks.
+	d.builtPages()
+	_, _ = d.auditLog()
 }
 
 // fail records a revision that was not applied; the last good one stays.
