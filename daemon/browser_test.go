@@ -182,7 +182,7 @@ func TestPageBrowser(t *testing.T) {
 		cells = append(cells, text(c))
 	}
 	require.Len(t, cells, 5)
-	assert.Equal(t, []string{"2026-01-02 03:04:05Z", "Test Human", "staging 1.4.0→1.5.0", "#12"}, cells[:4])
+	assert.Equal(t, []string{"2026-01-02T03:04:05Z", "Test Human", "staging 1.4.0→1.5.0", "#12"}, cells[:4])
 	back := find(doc, func(n *html.Node) bool { return n.DataAtom == atom.A && text(n) == "All models" })
 	require.Len(t, back, 1)
 	assert.Equal(t, "../", attr(back[0], "href"))
@@ -200,7 +200,7 @@ func TestPageBrowser(t *testing.T) {
 		states[text(find(row, byAtom(atom.Th))[0])] = cells
 	}
 	require.Len(t, states, 3)
-	assert.True(t, strings.HasPrefix(states["auc"][5], "pending decides at 2026-03-01 12:27:00Z "), states["auc"][5])
+	assert.True(t, strings.HasPrefix(states["auc"][5], "pending decides at 2026-03-01T12:27:00Z "), states["auc"][5])
 	assert.True(t, strings.HasPrefix(states["feature-drift"][5], "breach "), states["feature-drift"][5])
 	assert.Equal(t, "last 0.35, min 0.35 over 1h", states["feature-drift"][6])
 	for _, row := range find(byID(doc, "deployments"), byAtom(atom.Tr))[1:] {

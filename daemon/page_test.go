@@ -231,7 +231,7 @@ func TestModelPageHistory(t *testing.T) {
 	require.Len(t, rows, 2, hist)
 	assert.Contains(t, rows[0], "<td>Test Human</td><td>staging 1.4.0→1.5.0<br></td><td>#12</td><td><code>"+promo[:12]+"</code> Promote churn-predictor 1.5.0 to staging (#12)</td>")
 	assert.Contains(t, rows[1], "<td>development -→1.5.0<br>staging -→1.4.0<br></td><td><span class=\"muted\">none</span></td>")
-	assert.Contains(t, rows[0], "<td>2026-01-02 03:04:05Z</td>")
+	assert.Contains(t, rows[0], "<td>2026-01-02T03:04:05Z</td>")
 
 	r.d.pages.mu.Lock()
 	_, cached := r.d.pages.history["churn-predictor"]

@@ -405,12 +405,12 @@ func when(t any) string {
 		if t.IsZero() {
 			return ""
 		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
+		return t.UTC().Format(time.RFC3339)
 	case *time.Time:
 		if t == nil || t.IsZero() {
 			return ""
 		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
+		return t.UTC().Format(time.RFC3339)
 	}
 	return ""
 }
