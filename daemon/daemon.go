@@ -84,6 +84,8 @@ type Daemon struct {
 
 	mu sync.Mutex // guards st
 	st state
+
+	pages pages
 }
 
 // state is what the daemon knows, shown by /api/v1/status and /.
@@ -99,6 +101,7 @@ type state struct {
 	result      *reconciler.Result   // the last apply's result
 	drift       *reconciler.DriftReport
 	monitors    []remedy.Finding
+	monitorsAt  time.Time // when monitors were evaluated
 	prs         []remedy.Outcome
 	lastChecked string // the last revision reconciled (applied, refused or failed)
 }
@@ -375,6 +378,9 @@ func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
 	d.st.lastTime = d.opts.Now()
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
+	// Built here, not by the first request that asks.
+	d.builtPages()
+	_, _ = d.auditLog()
 }
 
 // fail records a revision that was not applied; the last good one stays.
@@ -438,8 +444,10 @@ func (d *Daemon) driftTick(ctx context.Context) {
 	}
 	d.mu.Lock()
 	d.st.drift, d.st.monitors, d.st.prs = rep, mons, outs
+	d.st.monitorsAt = d.opts.Now()
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
+	d.builtPages()
 }
 
 // deployments returns the hook that records applies as GitHub deployments

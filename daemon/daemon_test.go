@@ -189,11 +189,11 @@ func TestPageRendersQuickstart(t *testing.T) {
 	}
 	assert.Equal(t, 1, strings.Count(rows[2], "2.3.0: verified: key:"), "one signature state per version, as the gate verified it")
 	assert.Contains(t, rows[0], "1.4.0: unsigned")
-	targets := section(t, page, `<table id="targets">`, `</table>`)
+	targets := section(t, page, `<table id="targets"`, `</table>`)
 	for _, n := range []string{"dev-local", "staging-local", "prod-local"} {
-		assert.Contains(t, targets, "<td>"+n+"</td>")
+		assert.Contains(t, targets, `<th scope="row">`+n+"</th>")
 	}
-	audit := section(t, page, `<table id="audit">`, `</table>`)
+	audit := section(t, page, `<table id="audit"`, `</table>`)
 	assert.Equal(t, 5, strings.Count(audit, "<td>created</td>"), audit)
 	assert.NotContains(t, page, "<script")
 }

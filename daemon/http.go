@@ -108,7 +108,8 @@ func (d *Daemon) Status() Status {
 }
 
 // Handler returns the daemon's HTTP API: /healthz, /readyz, /metrics,
-// /api/v1/status, POST /hooks/github and the page at /.
+// /api/v1/status, POST /hooks/github, the inventory's index at / and a
+// page per model at /models/{name} (package page renders both).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +133,8 @@ func (d *Daemon) Handler() http.Handler {
 		_ = enc.Encode(d.Status())
 	})
 	mux.HandleFunc("POST /hooks/github", d.webhook)
-	mux.HandleFunc("GET /{$}", d.page)
+	mux.HandleFunc("GET /{$}", d.index)
+	mux.HandleFunc("GET /models/{name}", d.model)
 	return mux
 }
 

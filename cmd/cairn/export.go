@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"cuelang.org/go/cue/cuecontext"
@@ -17,19 +18,46 @@ type exportOptions struct {
 	*globalOptions
 	inventoryOptions
 	model string
+	// dir and stateDir are for --format html: where the site is written
+	// and the reconciler state it shows, if any.
+	dir, stateDir string
 }
 
-var exportFormats = []string{"json", "cue"}
+var exportFormats = []string{"json", "cue", "html"}
 
 func newExportCmd(g *globalOptions, runF func(context.Context, *exportOptions) error) *cobra.Command {
 	opts := &exportOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "export [MODEL]",
-		Short: "Print the evaluated model, or every model, with defaults applied",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "export [MODEL] | export --format html DIR",
+		Short: "Print the evaluated model, or every model, with defaults applied; or write the inventory's pages as a static site",
+		Long: `Export prints the evaluated model, or every model, as JSON or CUE with
+defaults applied.
+
+With --format html it writes into DIR the pages the daemon serves, as a
+static site with relative links (for auditors, or GitHub Pages): index.html
+(and index-N.html, 100 models a page), and models/NAME.html for each model
+with its card, versions, pins, monitors, history (from git, when the
+inventory is in a repository) and signatures (whether a bundle exists; the
+export verifies nothing). A static site has no live state: targets are not
+observed and monitors not evaluated. With --state-dir it shows the targets'
+recorded revisions and the recent audit entries of that state directory.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(exportFormats...); err != nil {
 				return err
+			}
+			if opts.format == "html" {
+				if len(args) != 1 {
+					return usageError(errors.New("export --format html needs the directory to write"))
+				}
+				opts.dir = args[0]
+				if runF != nil {
+					return runF(cmd.Context(), opts)
+				}
+				return runExportHTML(cmd.Context(), opts)
+			}
+			if opts.stateDir != "" {
+				return usageError(errors.New("--state-dir is for --format html"))
 			}
 			if len(args) == 1 {
 				opts.model = args[0]
@@ -41,6 +69,7 @@ func newExportCmd(g *globalOptions, runF func(context.Context, *exportOptions) e
 		},
 	}
 	opts.inventoryOptions.AddFlags(cmd.Flags(), exportFormats...)
+	cmd.Flags().StringVar(&opts.stateDir, "state-dir", "", "with --format html, show the target states and audit of `DIR`")
 	return cmd
 }
 
