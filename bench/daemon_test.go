@@ -40,21 +40,9 @@ type daemonRun struct {
 // starts the daemon on it with interval, waiting for its first apply.
 func startDaemon(b *testing.B, n int, interval string) (*daemonRun, *gittest.Remote, []string) {
 	b.Helper()
-	tmp := b.TempDir()
-	bin := filepath.Join(tmp, "cairn")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairnops/cairn/cmd/cairn").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	inv := filepath.Join(tmp, "inv")
-	if err := os.MkdirAll(inv, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	names, err := invgen.Write(inv, n)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tmp, bin, inv, names := buildWithInventory(b, n)
 	files := map[string]string{}
-	err = filepath.WalkDir(inv, func(p string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(inv, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}
@@ -209,4 +197,25 @@ func cpuTicks(b *testing.B, pid int) int64 {
 		b.Fatalf("parsing /proc/%d/stat: %s", pid, data)
 	}
 	return utime + stime
+}
+
+// buildWithInventory builds cairn into a temporary folder and writes an
+// n-model inventory into its inv subfolder; it returns the folder, the
+// binary, the inventory and the model names.
+func buildWithInventory(b *testing.B, n int) (tmp, bin, inv string, names []string) {
+	b.Helper()
+	tmp = b.TempDir()
+	bin = filepath.Join(tmp, "cairn")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairnops/cairn/cmd/cairn").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	inv = filepath.Join(tmp, "inv")
+	if err := os.MkdirAll(inv, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	names, err := invgen.Write(inv, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tmp, bin, inv, names
 }

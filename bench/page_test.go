@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnops/cairn/internal/invgen"
 )
 
 // BenchmarkDaemonPages measures a GET of the first index page, of a
@@ -109,19 +108,7 @@ func domCheck(b *testing.B, url string, names []string) {
 // its first apply.
 func startLocalDaemon(b *testing.B, n int) (*daemonRun, []string) {
 	b.Helper()
-	tmp := b.TempDir()
-	bin := filepath.Join(tmp, "cairn")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cairnops/cairn/cmd/cairn").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	inv := filepath.Join(tmp, "inv")
-	if err := os.MkdirAll(inv, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	names, err := invgen.Write(inv, n)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tmp, bin, inv, names := buildWithInventory(b, n)
 	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"},
 		{"-c", "user.name=Bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", fmt.Sprintf("%d models", n)}} {
 		if out, err := exec.Command("git", append([]string{"-C", inv}, args...)...).CombinedOutput(); err != nil {
