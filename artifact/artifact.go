@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/signing"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // maxRedirects is how many redirects Open follows.
@@ -147,8 +147,8 @@ func (o *Opener) Digest(ctx context.Context, uri string, wrap func(r io.Reader, 
 }
 
 // Target returns the opener in the form target drivers take.
-func (o *Opener) Target() target.Opener {
-	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+func (o *Opener) Target() targets.Opener {
+	return func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		r, _, err := o.Open(ctx, a.URI)
 		return r, err
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/inventory"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // fixture is an inventory folder with one artifact file, and a TLS server
@@ -105,7 +105,7 @@ func TestCheck(t *testing.T) {
 func TestTarget(t *testing.T) {
 	src, srv := fixture(t)
 	open := artifact.NewOpener(src, srv.Client()).Target()
-	rc, err := open(context.Background(), target.Artifact{URI: srv.URL + "/model.onnx"})
+	rc, err := open(context.Background(), targets.Artifact{URI: srv.URL + "/model.onnx"})
 	require.NoError(t, err)
 	defer rc.Close()
 	b, err := io.ReadAll(rc)

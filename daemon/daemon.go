@@ -29,7 +29,7 @@ import (
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/remedy"
 	"github.com/cairnops/cairn/signing"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // Options configure a Daemon.
@@ -327,9 +327,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 				log.Warn("target skipped", "target", tp.Target, "reason", tp.Skipped)
 				continue
 			}
-			log.Info("applied", "target", tp.Target, "created", tp.Changes.Count(target.Created),
-				"updated", tp.Changes.Count(target.Updated), "deleted", tp.Changes.Count(target.Deleted),
-				"unchanged", tp.Changes.Count(target.Unchanged))
+			log.Info("applied", "target", tp.Target, "created", tp.Changes.Count(targets.Created),
+				"updated", tp.Changes.Count(targets.Updated), "deleted", tp.Changes.Count(targets.Deleted),
+				"unchanged", tp.Changes.Count(targets.Unchanged))
 		}
 		d.succeed(v, rev, res)
 		return ResultApplied

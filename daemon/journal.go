@@ -12,7 +12,7 @@ import (
 	"github.com/cairnops/cairn/internal/atomicfile"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // JournalFile is the file in the state directory that holds the changes of
@@ -33,7 +33,7 @@ type journalEntry struct {
 
 type journalChange struct {
 	Target string `json:"target"`
-	target.Change
+	targets.Change
 }
 
 // journal writes the changes Apply is about to make to JournalFile, fsync'd.
@@ -45,7 +45,7 @@ func (d *Daemon) journal(ctx context.Context, inv *inventory.Inventory, ropts re
 	j := journalEntry{Revision: inv.Source.Revision}
 	for _, tp := range plan.Targets {
 		for _, c := range tp.Changes {
-			if c.Action != target.Unchanged && c.Action != target.Skipped {
+			if c.Action != targets.Unchanged && c.Action != targets.Skipped {
 				j.Changes = append(j.Changes, journalChange{Target: tp.Target, Change: c})
 			}
 		}
@@ -120,7 +120,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 			drivers[b.Name] = b.Driver
 		}
 	}
-	observed := map[string]map[string]target.Deployed{}
+	observed := map[string]map[string]targets.Deployed{}
 	now := d.opts.Now().UTC()
 	var entries []reconciler.AuditEntry
 	for _, c := range j.Changes {
@@ -137,7 +137,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 			if err != nil {
 				return fmt.Errorf("observing target %s: %w", c.Target, err)
 			}
-			obs = map[string]target.Deployed{}
+			obs = map[string]targets.Deployed{}
 			for _, o := range deployed {
 				obs[o.Name] = o
 			}
@@ -146,7 +146,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 		o, present := obs[c.Model]
 		done := false
 		switch c.Action {
-		case target.Deleted:
+		case targets.Deleted:
 			done = !present || o.Version == ""
 		default:
 			done = present && o.Version == c.To && len(o.Corrupt) == 0 && (c.Digest == "" || o.Digest == c.Digest)

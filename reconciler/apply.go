@@ -11,7 +11,7 @@ import (
 	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // ErrRefused is wrapped by Apply's error when the revision is refused before
@@ -150,7 +150,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 			tp.Changes = cs
 		}
 		for _, c := range tp.Changes {
-			if c.Action == target.Unchanged {
+			if c.Action == targets.Unchanged {
 				continue
 			}
 			audit = append(audit, AuditEntry{Time: now, Revision: rev, Target: b.Name, Model: c.Model,
@@ -175,7 +175,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 // one and the target has not applied this revision yet (one deployment per
 // target and revision), and returns the function to call after the apply;
 // nil when there is nothing to record or the record failed (tp says why).
-func (r *applyRun) beginDeployment(ctx context.Context, b Binding, desired []target.Model, ts TargetState, tp *TargetPlan) func(context.Context, error) error {
+func (r *applyRun) beginDeployment(ctx context.Context, b Binding, desired []targets.Model, ts TargetState, tp *TargetPlan) func(context.Context, error) error {
 	rev := r.inv.Source.Revision
 	if r.opts.Deployments == nil || ts.LastAppliedRevision == rev {
 		return nil
@@ -219,11 +219,11 @@ func (r *applyRun) recordRefusal() error {
 
 // withProgress returns open with every stream wrapped by progress
 // ("copying <uri>"), or open itself when progress is nil.
-func withProgress(open target.Opener, progress func(string, io.Reader, int64) io.Reader) target.Opener {
+func withProgress(open targets.Opener, progress func(string, io.Reader, int64) io.Reader) targets.Opener {
 	if progress == nil {
 		return open
 	}
-	return func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+	return func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		rc, err := open(ctx, a)
 		if err != nil {
 			return nil, err

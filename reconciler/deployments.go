@@ -7,7 +7,7 @@ import (
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/inventory"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // Deployments is told of each apply to a target, to record it elsewhere
@@ -26,7 +26,7 @@ type Deployment struct {
 	// URL is where the target serves its models (its `url` setting), if set.
 	URL string
 	// Models are the target's desired models at Revision.
-	Models []target.Model
+	Models []targets.Model
 }
 
 // GitHubDeployments records applies as GitHub deployments through fc: a

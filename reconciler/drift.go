@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/cairnops/cairn/gate"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // Finding kinds of target drift.
@@ -123,8 +123,8 @@ func setKey(m *map[string]string, k, v string) {
 }
 
 // compare returns the findings of one target, in model order.
-func compare(tname string, desired []target.Model, obs []target.Deployed) []Finding {
-	byName := make(map[string]target.Deployed, len(obs))
+func compare(tname string, desired []targets.Model, obs []targets.Deployed) []Finding {
+	byName := make(map[string]targets.Deployed, len(obs))
 	for _, o := range obs {
 		byName[o.Name] = o
 	}
@@ -168,7 +168,7 @@ func compare(tname string, desired []target.Model, obs []target.Deployed) []Find
 	return out
 }
 
-func corrupt(tname, want string, o target.Deployed, file string) Finding {
+func corrupt(tname, want string, o targets.Deployed, file string) Finding {
 	msg := fmt.Sprintf("%s does not match what was deployed", file)
 	if !strings.Contains(file, "/") {
 		msg = fmt.Sprintf("%s is damaged", file)

@@ -16,7 +16,7 @@ import (
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/signing"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 func TestDrift(t *testing.T) {
@@ -71,7 +71,7 @@ func TestDrift(t *testing.T) {
 	for _, f := range rep.Findings[1:] {
 		assert.True(t, f.Healed, f.String())
 	}
-	assert.Equal(t, target.Updated, rep.Healed["prod-local"][0].Action)
+	assert.Equal(t, targets.Updated, rep.Healed["prod-local"][0].Action)
 	assert.Equal(t, devBefore, treetest.Hash(t, filepath.Join(opts.TargetRoot, "development")))
 	assert.Equal(t, fileDigest(t, filepath.Join(dir, "artifacts/fraud-detector/2.3.0/model.onnx")), fileDigest(t, prodFile))
 

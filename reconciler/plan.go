@@ -6,11 +6,11 @@ import (
 	"strings"
 
 	"github.com/cairnops/cairn/inventory"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // ChangeSet is the changes to one target, sorted by model name.
-type ChangeSet []target.Change
+type ChangeSet []targets.Change
 
 // String returns one line per change, "<action> <model> <from>→<to>",
 // columns aligned, "-" for an absent version, with the actions as the JSON
@@ -19,23 +19,23 @@ type ChangeSet []target.Change
 // them in the right tense.
 func (cs ChangeSet) String() string {
 	var b strings.Builder
-	writeChanges(&b, "", cs, func(a target.Action) string { return string(a) }, true)
+	writeChanges(&b, "", cs, func(a targets.Action) string { return string(a) }, true)
 	return b.String()
 }
 
 // writeChanges writes one line per change of cs, each prefixed with indent,
 // the action as verb says it; unchanged models only when verbose.
-func writeChanges(b *strings.Builder, indent string, cs ChangeSet, verb func(target.Action) string, verbose bool) {
+func writeChanges(b *strings.Builder, indent string, cs ChangeSet, verb func(targets.Action) string, verbose bool) {
 	aw, mw := 0, 0
 	for _, c := range cs {
-		if c.Action == target.Unchanged && !verbose {
+		if c.Action == targets.Unchanged && !verbose {
 			continue
 		}
 		aw = max(aw, len(verb(c.Action)))
 		mw = max(mw, len(c.Model))
 	}
 	for _, c := range cs {
-		if c.Action == target.Unchanged && !verbose {
+		if c.Action == targets.Unchanged && !verbose {
 			continue
 		}
 		fmt.Fprintf(b, "%s%-*s  %-*s  %s→%s\n", indent, aw, verb(c.Action), mw, c.Model, orDash(c.From), orDash(c.To))
@@ -43,7 +43,7 @@ func writeChanges(b *strings.Builder, indent string, cs ChangeSet, verb func(tar
 }
 
 // Count returns how many changes have action a.
-func (cs ChangeSet) Count(a target.Action) int {
+func (cs ChangeSet) Count(a targets.Action) int {
 	n := 0
 	for _, c := range cs {
 		if c.Action == a {
@@ -54,15 +54,15 @@ func (cs ChangeSet) Count(a target.Action) int {
 }
 
 // planVerb is how a plan says an action: what apply would do.
-func planVerb(a target.Action) string {
+func planVerb(a targets.Action) string {
 	switch a {
-	case target.Created:
+	case targets.Created:
 		return "create"
-	case target.Updated:
+	case targets.Updated:
 		return "update"
-	case target.Deleted:
+	case targets.Deleted:
 		return "delete"
-	case target.Skipped:
+	case targets.Skipped:
 		return "skip"
 	}
 	return string(a)
@@ -70,17 +70,17 @@ func planVerb(a target.Action) string {
 
 // appliedVerb is how a result says an action: what apply did. The actions
 // are named in the past tense already.
-func appliedVerb(a target.Action) string { return string(a) }
+func appliedVerb(a targets.Action) string { return string(a) }
 
 // tally counts the changes of one or more change sets.
 type tally struct{ created, updated, deleted, unchanged, skipped int }
 
 func (t *tally) add(cs ChangeSet) {
-	t.created += cs.Count(target.Created)
-	t.updated += cs.Count(target.Updated)
-	t.deleted += cs.Count(target.Deleted)
-	t.unchanged += cs.Count(target.Unchanged)
-	t.skipped += cs.Count(target.Skipped)
+	t.created += cs.Count(targets.Created)
+	t.updated += cs.Count(targets.Updated)
+	t.deleted += cs.Count(targets.Deleted)
+	t.unchanged += cs.Count(targets.Unchanged)
+	t.skipped += cs.Count(targets.Skipped)
 }
 
 // planned returns "3 to create, 1 to update, 0 to delete, 2 unchanged",
@@ -210,10 +210,10 @@ func (p *Plan) Failed() bool {
 }
 
 // skippedChanges returns a skipped change for every desired model.
-func skippedChanges(desired []target.Model) ChangeSet {
+func skippedChanges(desired []targets.Model) ChangeSet {
 	cs := make(ChangeSet, 0, len(desired))
 	for _, m := range desired {
-		cs = append(cs, target.Change{Model: m.Name, Action: target.Skipped, To: m.Version, Digest: m.Artifact.Digest})
+		cs = append(cs, targets.Change{Model: m.Name, Action: targets.Skipped, To: m.Version, Digest: m.Artifact.Digest})
 	}
 	return cs
 }

@@ -15,17 +15,17 @@ import (
 	"time"
 
 	"github.com/cairnops/cairn/inventory"
-	"github.com/cairnops/cairn/target"
-	"github.com/cairnops/cairn/target/local"
+	"github.com/cairnops/cairn/targets"
+	"github.com/cairnops/cairn/targets/local"
 )
 
 // Target is what the reconciler needs of a deployment target driver:
 // observe what is deployed, plan the changes to a desired state, and apply
 // them idempotently, recording rev.
 type Target interface {
-	Observe(ctx context.Context) ([]target.Deployed, error)
-	Plan(ctx context.Context, desired []target.Model) ([]target.Change, error)
-	Apply(ctx context.Context, rev string, desired []target.Model, open target.Opener) ([]target.Change, error)
+	Observe(ctx context.Context) ([]targets.Deployed, error)
+	Plan(ctx context.Context, desired []targets.Model) ([]targets.Change, error)
+	Apply(ctx context.Context, rev string, desired []targets.Model, open targets.Opener) ([]targets.Change, error)
 }
 
 var _ Target = (*local.Target)(nil)
@@ -146,8 +146,8 @@ func localPath(cfg map[string]any, root string) (string, error) {
 
 // Desired returns the desired state of a target serving stage: for each
 // valid, non-retired model, the version pinned for stage, sorted by name.
-func Desired(inv *inventory.Inventory, stage string) []target.Model {
-	var out []target.Model
+func Desired(inv *inventory.Inventory, stage string) []targets.Model {
+	var out []targets.Model
 	for _, m := range inv.Models {
 		if !m.Valid || m.Retired {
 			continue
@@ -160,7 +160,7 @@ func Desired(inv *inventory.Inventory, stage string) []target.Model {
 		if !ok {
 			continue
 		}
-		out = append(out, target.Model{Name: m.Name, Version: v, Artifact: target.Artifact{
+		out = append(out, targets.Model{Name: m.Name, Version: v, Artifact: targets.Artifact{
 			URI: ver.Artifact.URI, Digest: ver.Artifact.Digest, Size: ver.Artifact.Size,
 		}})
 	}

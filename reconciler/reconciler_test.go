@@ -14,7 +14,7 @@ import (
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/signing"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // deployed lists what the quickstart deploys: target path, model, version, artifact.
@@ -37,7 +37,7 @@ func TestApplyQuickstart(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, p.Targets, 3)
 	for _, tp := range p.Targets {
-		assert.Equal(t, len(tp.Changes), tp.Changes.Count(target.Created), tp.Target)
+		assert.Equal(t, len(tp.Changes), tp.Changes.Count(targets.Created), tp.Target)
 	}
 
 	res, err := reconciler.Apply(ctx, v, opts)
@@ -72,7 +72,7 @@ func TestApplyQuickstart(t *testing.T) {
 	res, err = reconciler.Apply(ctx, checkAt(t, dir, ""), opts)
 	require.NoError(t, err)
 	for _, tp := range res.Targets {
-		assert.Equal(t, len(tp.Changes), tp.Changes.Count(target.Unchanged), tp.Target)
+		assert.Equal(t, len(tp.Changes), tp.Changes.Count(targets.Unchanged), tp.Target)
 	}
 	assert.Equal(t, before, treetest.Hash(t, opts.TargetRoot))
 	assert.Equal(t, stateBefore, treetest.Hash(t, opts.StateDir))
@@ -95,7 +95,7 @@ func TestPromoteAndRetire(t *testing.T) {
 	var updated []string
 	for _, tp := range p.Targets {
 		for _, c := range tp.Changes {
-			if c.Action != target.Unchanged {
+			if c.Action != targets.Unchanged {
 				updated = append(updated, tp.Target+" "+string(c.Action)+" "+c.Model+" "+c.From+"→"+c.To)
 			}
 		}
@@ -117,7 +117,7 @@ func TestPromoteAndRetire(t *testing.T) {
 	commit(t, repo, "Carol Danvers", "retire demand-forecast", now.Add(-24*time.Hour))
 	res, err := reconciler.Apply(ctx, checkAt(t, dir, "HEAD"), opts)
 	require.NoError(t, err)
-	assert.Equal(t, 1, res.Targets[0].Changes.Count(target.Deleted))
+	assert.Equal(t, 1, res.Targets[0].Changes.Count(targets.Deleted))
 	assert.NoDirExists(t, filepath.Join(opts.TargetRoot, "development", "demand-forecast"))
 	assert.DirExists(t, filepath.Join(opts.TargetRoot, "development", "churn-predictor"))
 }
@@ -217,7 +217,7 @@ func TestUnknownKindIsSkipped(t *testing.T) {
 	tp := res.Targets[1]
 	require.Equal(t, "prod-local", tp.Target)
 	assert.Equal(t, `target kind "kserve" is not supported by this version of cairn`, tp.Skipped)
-	assert.Equal(t, reconciler.ChangeSet{{Model: "fraud-detector", Action: target.Skipped, To: "2.3.0",
+	assert.Equal(t, reconciler.ChangeSet{{Model: "fraud-detector", Action: targets.Skipped, To: "2.3.0",
 		Digest: "sha256:f0a80c377b52d9fa0a168a90233b2a5c8f8b06e04987e8f4cbbd06f4874b784b"}}, tp.Changes)
 	assert.NoDirExists(t, filepath.Join(opts.TargetRoot, "production"))
 
@@ -251,10 +251,10 @@ func TestLocalPathStaysUnderTargetRoot(t *testing.T) {
 
 func TestChangeSetString(t *testing.T) {
 	cs := reconciler.ChangeSet{
-		{Model: "churn-predictor", Action: target.Created, To: "1.5.0"},
-		{Model: "fraud-detector", Action: target.Updated, From: "2.2.0", To: "2.3.0"},
-		{Model: "old", Action: target.Deleted, From: "0.1.0"},
-		{Model: "x", Action: target.Unchanged, From: "1.0.0", To: "1.0.0"},
+		{Model: "churn-predictor", Action: targets.Created, To: "1.5.0"},
+		{Model: "fraud-detector", Action: targets.Updated, From: "2.2.0", To: "2.3.0"},
+		{Model: "old", Action: targets.Deleted, From: "0.1.0"},
+		{Model: "x", Action: targets.Unchanged, From: "1.0.0", To: "1.0.0"},
 	}
 	assert.Equal(t, ""+
 		"created    churn-predictor  -→1.5.0\n"+

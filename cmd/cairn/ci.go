@@ -17,7 +17,7 @@ import (
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 	"github.com/cairnops/cairn/reconciler"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // ciMarker marks Cairn's sticky pull request comment.
@@ -514,7 +514,7 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	count := func(tps []reconciler.TargetPlan) {
 		for _, tp := range tps {
 			for _, ch := range tp.Changes {
-				if ch.Action != target.Unchanged && ch.Action != target.Skipped {
+				if ch.Action != targets.Unchanged && ch.Action != targets.Skipped {
 					changed++
 				}
 			}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairnops/cairn/target"
-	"github.com/cairnops/cairn/target/local"
+	"github.com/cairnops/cairn/targets"
+	"github.com/cairnops/cairn/targets/local"
 )
 
 // BenchmarkApply measures a first apply of N small models into an empty
@@ -18,7 +18,7 @@ func BenchmarkApply(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{10, 100} {
 		src := newSource(b)
-		desired := make([]target.Model, n)
+		desired := make([]targets.Model, n)
 		for i := range desired {
 			desired[i] = src.add(b, fmt.Sprintf("model-%03d", i), "1.0.0", "model.bin", []byte(fmt.Sprintf("weights of model %d", i)))
 		}
@@ -41,7 +41,7 @@ func BenchmarkApply(b *testing.B) {
 			for b.Loop() {
 				changes, err := tg.Apply(ctx, "rev1", desired, src.open)
 				require.NoError(b, err)
-				require.Equal(b, target.Unchanged, changes[0].Action)
+				require.Equal(b, targets.Unchanged, changes[0].Action)
 			}
 		})
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairnops/cairn/target"
-	"github.com/cairnops/cairn/target/local"
+	"github.com/cairnops/cairn/targets"
+	"github.com/cairnops/cairn/targets/local"
 )
 
 // The crash test re-executes the test binary as a child that applies one
@@ -45,14 +45,14 @@ func crashChild() int {
 		fmt.Fprintln(os.Stderr, "bad", envCrashModel)
 		return 2
 	}
-	m := target.Model{Name: parts[0], Version: parts[1], Artifact: target.Artifact{Digest: parts[2], URI: parts[3]}}
+	m := targets.Model{Name: parts[0], Version: parts[1], Artifact: targets.Artifact{Digest: parts[2], URI: parts[3]}}
 	tg, err := local.New(os.Getenv(envCrashDir))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	src := os.Getenv(envCrashSrc)
-	open := func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		f, err := os.Open(filepath.Join(src, strings.TrimPrefix(a.URI, "file://")))
 		if err != nil {
 			return nil, err
@@ -60,7 +60,7 @@ func crashChild() int {
 		return &slowReader{f: f}, nil
 	}
 	fmt.Println("start")
-	if _, err := tg.Apply(context.Background(), "child-"+m.Version, []target.Model{m}, open); err != nil {
+	if _, err := tg.Apply(context.Background(), "child-"+m.Version, []targets.Model{m}, open); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -105,12 +105,12 @@ func TestCrashSafety(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
 	dir := filepath.Join(t.TempDir(), "models")
-	versions := []target.Model{
-		{Name: "big", Version: "1.0.0", Artifact: target.Artifact{URI: "file://a/weights.bin", Digest: writeRandom(t, filepath.Join(src, "a/weights.bin"), size, 1)}},
-		{Name: "big", Version: "2.0.0", Artifact: target.Artifact{URI: "file://b/weights.bin", Digest: writeRandom(t, filepath.Join(src, "b/weights.bin"), size, 2)}},
+	versions := []targets.Model{
+		{Name: "big", Version: "1.0.0", Artifact: targets.Artifact{URI: "file://a/weights.bin", Digest: writeRandom(t, filepath.Join(src, "a/weights.bin"), size, 1)}},
+		{Name: "big", Version: "2.0.0", Artifact: targets.Artifact{URI: "file://b/weights.bin", Digest: writeRandom(t, filepath.Join(src, "b/weights.bin"), size, 2)}},
 	}
 	digests := map[string]string{"1.0.0": versions[0].Artifact.Digest, "2.0.0": versions[1].Artifact.Digest}
-	open := func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		return os.Open(filepath.Join(src, strings.TrimPrefix(a.URI, "file://")))
 	}
 	tg, err := local.New(dir)
@@ -120,7 +120,7 @@ func TestCrashSafety(t *testing.T) {
 
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	child := func(m target.Model) (*exec.Cmd, *bytes.Buffer) {
+	child := func(m targets.Model) (*exec.Cmd, *bytes.Buffer) {
 		cmd := exec.Command(exe, "-test.run=^$")
 		out := &bytes.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, os.Stderr
@@ -164,11 +164,11 @@ func TestCrashSafety(t *testing.T) {
 		}
 
 		// The next apply converges.
-		_, err = tg.Apply(ctx, fmt.Sprintf("converge-%d", i), []target.Model{to}, open)
+		_, err = tg.Apply(ctx, fmt.Sprintf("converge-%d", i), []targets.Model{to}, open)
 		require.NoError(t, err, "kill %d", i)
 		obs, err := tg.Observe(ctx)
 		require.NoError(t, err)
-		require.Equal(t, []target.Deployed{{Name: "big", Version: to.Version, Digest: to.Artifact.Digest}}, obs, "kill %d", i)
+		require.Equal(t, []targets.Deployed{{Name: "big", Version: to.Version, Digest: to.Artifact.Digest}}, obs, "kill %d", i)
 		entries, err := os.ReadDir(filepath.Join(dir, "big"))
 		require.NoError(t, err)
 		assert.Len(t, entries, 2, "kill %d: only current and %s remain", i, to.Version)

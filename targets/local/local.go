@@ -29,7 +29,7 @@ import (
 	"sync"
 
 	"github.com/cairnops/cairn/internal/atomicfile"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 const (
@@ -45,9 +45,9 @@ type Target struct {
 }
 
 var _ interface {
-	Observe(context.Context) ([]target.Deployed, error)
-	Plan(context.Context, []target.Model) ([]target.Change, error)
-	Apply(context.Context, string, []target.Model, target.Opener) ([]target.Change, error)
+	Observe(context.Context) ([]targets.Deployed, error)
+	Plan(context.Context, []targets.Model) ([]targets.Change, error)
+	Apply(context.Context, string, []targets.Model, targets.Opener) ([]targets.Change, error)
 } = (*Target)(nil)
 
 // New returns the target rooted at path, which must be absolute. The
@@ -168,9 +168,9 @@ func writeState(root *os.Root, st State) error {
 }
 
 // observed is one model found on disk, with what Plan and Apply need beyond
-// target.Deployed.
+// targets.Deployed.
 type observed struct {
-	target.Deployed
+	targets.Deployed
 	file    string // artifact file of the served version, when known
 	onDisk  bool   // <path>/<model> exists
 	tracked bool   // state records the served version
@@ -184,7 +184,7 @@ type observed struct {
 // the state, is reported with the digest of its single file (if it has
 // exactly one). A model in the state whose directory is gone is reported
 // with an empty Version. A target that does not exist yet observes nothing.
-func (t *Target) Observe(ctx context.Context) ([]target.Deployed, error) {
+func (t *Target) Observe(ctx context.Context) ([]targets.Deployed, error) {
 	root, ok, err := t.openRoot()
 	if err != nil || !ok {
 		return nil, err
@@ -198,7 +198,7 @@ func (t *Target) Observe(ctx context.Context) ([]target.Deployed, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]target.Deployed, 0, len(obs))
+	out := make([]targets.Deployed, 0, len(obs))
 	for _, o := range sortedObserved(obs) {
 		out = append(out, o.Deployed)
 	}
@@ -234,7 +234,7 @@ func observe(ctx context.Context, root *os.Root, st State) (map[string]*observed
 	}
 	for name, ms := range st.Models {
 		if _, ok := obs[name]; !ok {
-			obs[name] = &observed{Deployed: target.Deployed{
+			obs[name] = &observed{Deployed: targets.Deployed{
 				Name: name, Digest: ms.Digest, Corrupt: []string{path.Join(ms.Version, ms.File)},
 			}}
 		}
@@ -243,7 +243,7 @@ func observe(ctx context.Context, root *os.Root, st State) (map[string]*observed
 }
 
 func observeModel(ctx context.Context, root *os.Root, name string, st State) (*observed, error) {
-	o := &observed{Deployed: target.Deployed{Name: name}, onDisk: true}
+	o := &observed{Deployed: targets.Deployed{Name: name}, onDisk: true}
 	link, err := root.Readlink(path.Join(name, currentLink))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -308,7 +308,7 @@ func observeModel(ctx context.Context, root *os.Root, name string, st State) (*o
 // model sorted by name: created, updated (including a corrupt or hand-swapped
 // deployment of the desired version), unchanged or deleted. An invalid
 // desired state is an error wrapping ErrInvalid.
-func (t *Target) Plan(ctx context.Context, desired []target.Model) ([]target.Change, error) {
+func (t *Target) Plan(ctx context.Context, desired []targets.Model) ([]targets.Change, error) {
 	wants, err := validateDesired(desired)
 	if err != nil {
 		return nil, err
@@ -331,26 +331,26 @@ func (t *Target) Plan(ctx context.Context, desired []target.Model) ([]target.Cha
 	return plan(wants, obs), nil
 }
 
-func plan(wants []wanted, obs map[string]*observed) []target.Change {
-	changes := make([]target.Change, 0, len(wants)+len(obs))
+func plan(wants []wanted, obs map[string]*observed) []targets.Change {
+	changes := make([]targets.Change, 0, len(wants)+len(obs))
 	desired := make(map[string]bool, len(wants))
 	for _, w := range wants {
 		desired[w.Name] = true
-		c := target.Change{Model: w.Name, To: w.Version, Digest: w.Artifact.Digest}
+		c := targets.Change{Model: w.Name, To: w.Version, Digest: w.Artifact.Digest}
 		o := obs[w.Name]
 		switch {
 		case o == nil || !o.onDisk || o.Version == "":
-			c.Action = target.Created
+			c.Action = targets.Created
 		case o.Version == w.Version && len(o.Corrupt) == 0 && o.Digest == w.Artifact.Digest && o.file == w.file:
-			c.Action, c.From = target.Unchanged, o.Version
+			c.Action, c.From = targets.Unchanged, o.Version
 		default:
-			c.Action, c.From = target.Updated, o.Version
+			c.Action, c.From = targets.Updated, o.Version
 		}
 		changes = append(changes, c)
 	}
 	for name, o := range obs {
 		if !desired[name] {
-			changes = append(changes, target.Change{Model: name, Action: target.Deleted, From: o.Version, Digest: o.Digest})
+			changes = append(changes, targets.Change{Model: name, Action: targets.Deleted, From: o.Version, Digest: o.Digest})
 		}
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Model < changes[j].Model })
@@ -373,7 +373,7 @@ type staged struct {
 // state.json; this commit phase runs to the end even when ctx is cancelled.
 // Apply is idempotent: applying the same desired state and revision again
 // writes nothing. It returns the change set, sorted by model name.
-func (t *Target) Apply(ctx context.Context, rev string, desired []target.Model, open target.Opener) ([]target.Change, error) {
+func (t *Target) Apply(ctx context.Context, rev string, desired []targets.Model, open targets.Opener) ([]targets.Change, error) {
 	wants, err := validateDesired(desired)
 	if err != nil {
 		return nil, err
@@ -432,7 +432,7 @@ func (t *Target) Apply(ctx context.Context, rev string, desired []target.Model, 
 		}
 	}
 	for _, c := range changes {
-		if c.Action != target.Created && c.Action != target.Updated {
+		if c.Action != targets.Created && c.Action != targets.Updated {
 			continue
 		}
 		w := byName[c.Model]
@@ -483,7 +483,7 @@ func (t *Target) Apply(ctx context.Context, rev string, desired []target.Model, 
 
 // commit performs the changes, updating models as each one lands. It stops
 // at the first error and removes the staged directories it did not use.
-func (t *Target) commit(root *os.Root, changes []target.Change, byName map[string]wanted,
+func (t *Target) commit(root *os.Root, changes []targets.Change, byName map[string]wanted,
 	obs map[string]*observed, stage map[string]*staged, createdDirs []string, models map[string]ModelState) (err error) {
 	defer func() {
 		if err != nil {
@@ -511,7 +511,7 @@ func (t *Target) commit(root *os.Root, changes []target.Change, byName map[strin
 	}
 	for _, c := range changes {
 		switch c.Action {
-		case target.Created, target.Updated:
+		case targets.Created, targets.Updated:
 			w := byName[c.Model]
 			if err := removeLeftovers(root, c.Model, keep); err != nil {
 				return err
@@ -521,7 +521,7 @@ func (t *Target) commit(root *os.Root, changes []target.Change, byName map[strin
 			}
 			delete(stage, c.Model)
 			models[c.Model] = ModelState{Version: w.Version, Digest: w.Artifact.Digest, File: w.file}
-		case target.Unchanged:
+		case targets.Unchanged:
 			w := byName[c.Model]
 			if err := removeLeftovers(root, c.Model, nil); err != nil {
 				return err
@@ -530,7 +530,7 @@ func (t *Target) commit(root *os.Root, changes []target.Change, byName map[strin
 				return err
 			}
 			models[c.Model] = ModelState{Version: w.Version, Digest: w.Artifact.Digest, File: w.file}
-		case target.Deleted:
+		case targets.Deleted:
 			if o := obs[c.Model]; o != nil && o.onDisk {
 				if err := remove(root, c.Model); err != nil {
 					return err
@@ -568,7 +568,7 @@ func holds(ctx context.Context, root *os.Root, w wanted) (bool, error) {
 // stageArtifact streams w's artifact into a temporary file in the model
 // directory, checking size and digest while streaming, fsyncs it and moves
 // it into a temporary version directory. On error nothing is left behind.
-func stageArtifact(ctx context.Context, root *os.Root, w wanted, open target.Opener) (_ *staged, err error) {
+func stageArtifact(ctx context.Context, root *os.Root, w wanted, open targets.Opener) (_ *staged, err error) {
 	dir, tmpFile := tmpName(), path.Join(w.Name, tmpName())
 	defer func() {
 		if err != nil {

@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairnops/cairn/target"
-	"github.com/cairnops/cairn/target/local"
+	"github.com/cairnops/cairn/targets"
+	"github.com/cairnops/cairn/targets/local"
 )
 
 // source is a directory of artifact files served through an Opener, as the
@@ -34,17 +34,17 @@ func newSource(t testing.TB) *source {
 }
 
 // add writes content as artifact name and returns its model entry.
-func (s *source) add(t testing.TB, model, version, name string, content []byte) target.Model {
+func (s *source) add(t testing.TB, model, version, name string, content []byte) targets.Model {
 	t.Helper()
 	rel := filepath.Join(model, version, name)
 	require.NoError(t, os.MkdirAll(filepath.Join(s.dir, filepath.Dir(rel)), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(s.dir, rel), content, 0o644))
-	return target.Model{Name: model, Version: version, Artifact: target.Artifact{
+	return targets.Model{Name: model, Version: version, Artifact: targets.Artifact{
 		URI: "file://" + filepath.ToSlash(rel), Digest: digest(content), Size: int64(len(content)),
 	}}
 }
 
-func (s *source) open(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+func (s *source) open(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 	s.opened[a.URI]++
 	return os.Open(filepath.Join(s.dir, strings.TrimPrefix(a.URI, "file://")))
 }
@@ -80,8 +80,8 @@ func mtimes(t testing.TB, dir string) map[string]time.Time {
 	return out
 }
 
-func actions(changes []target.Change) map[string]target.Action {
-	out := map[string]target.Action{}
+func actions(changes []targets.Change) map[string]targets.Action {
+	out := map[string]targets.Action{}
 	for _, c := range changes {
 		out[c.Model] = c.Action
 	}
@@ -120,7 +120,7 @@ func TestApplyDeploys(t *testing.T) {
 	ctx := context.Background()
 	src := newSource(t)
 	tg, dir := newTarget(t)
-	desired := []target.Model{
+	desired := []targets.Model{
 		src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights")),
 		src.add(t, "churn", "1.0.0-rc.1+build.7", "churn.pkl", []byte("churn weights")),
 		src.add(t, "a", "0.0.1", "index", []byte("bare")),
@@ -128,7 +128,7 @@ func TestApplyDeploys(t *testing.T) {
 	desired[2].Artifact.URI = "file://a/0.0.1/" // URI ends in "/": file "model"
 
 	// The "/" URI opens a directory; give it its own opener entry.
-	open := func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		if strings.HasSuffix(a.URI, "/") {
 			return os.Open(filepath.Join(src.dir, strings.TrimPrefix(a.URI, "file://"), "index"))
 		}
@@ -143,10 +143,10 @@ func TestApplyDeploys(t *testing.T) {
 	changes, err := tg.Apply(ctx, "rev1", desired, open)
 	require.NoError(t, err)
 	assert.Equal(t, plan, changes)
-	assert.Equal(t, []target.Change{
-		{Model: "a", Action: target.Created, To: "0.0.1", Digest: desired[2].Artifact.Digest},
-		{Model: "churn", Action: target.Created, To: "1.0.0-rc.1+build.7", Digest: desired[1].Artifact.Digest},
-		{Model: "fraud-detector", Action: target.Created, To: "2.3.0", Digest: desired[0].Artifact.Digest},
+	assert.Equal(t, []targets.Change{
+		{Model: "a", Action: targets.Created, To: "0.0.1", Digest: desired[2].Artifact.Digest},
+		{Model: "churn", Action: targets.Created, To: "1.0.0-rc.1+build.7", Digest: desired[1].Artifact.Digest},
+		{Model: "fraud-detector", Action: targets.Created, To: "2.3.0", Digest: desired[0].Artifact.Digest},
 	}, changes)
 
 	files := map[string]string{"fraud-detector": "model.onnx", "churn": "churn.pkl", "a": "model"}
@@ -169,7 +169,7 @@ func TestApplyDeploys(t *testing.T) {
 
 	obs, err := tg.Observe(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, []target.Deployed{
+	assert.Equal(t, []targets.Deployed{
 		{Name: "a", Version: "0.0.1", Digest: desired[2].Artifact.Digest},
 		{Name: "churn", Version: "1.0.0-rc.1+build.7", Digest: desired[1].Artifact.Digest},
 		{Name: "fraud-detector", Version: "2.3.0", Digest: desired[0].Artifact.Digest},
@@ -180,7 +180,7 @@ func TestApplyIdempotent(t *testing.T) {
 	ctx := context.Background()
 	src := newSource(t)
 	tg, dir := newTarget(t)
-	desired := []target.Model{
+	desired := []targets.Model{
 		src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights")),
 		src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights")),
 	}
@@ -194,7 +194,7 @@ func TestApplyIdempotent(t *testing.T) {
 	changes, err := tg.Apply(ctx, "rev1", desired, src.open)
 	require.NoError(t, err)
 	for _, c := range changes {
-		assert.Equal(t, target.Unchanged, c.Action, c.Model)
+		assert.Equal(t, targets.Unchanged, c.Action, c.Model)
 		assert.Equal(t, c.From, c.To)
 	}
 	assert.Len(t, changes, 2)
@@ -223,14 +223,14 @@ func TestApplyPromotion(t *testing.T) {
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 	v1 := src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights v2.3"))
 	v2 := src.add(t, "fraud-detector", "2.4.0", "model.onnx", []byte("fraud weights v2.4"))
-	_, err := tg.Apply(ctx, "rev1", []target.Model{churn, v1}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn, v1}, src.open)
 	require.NoError(t, err)
 
-	changes, err := tg.Apply(ctx, "rev2", []target.Model{v2, churn}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{v2, churn}, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, []target.Change{
-		{Model: "churn", Action: target.Unchanged, From: "1.0.0", To: "1.0.0", Digest: churn.Artifact.Digest},
-		{Model: "fraud-detector", Action: target.Updated, From: "2.3.0", To: "2.4.0", Digest: v2.Artifact.Digest},
+	assert.Equal(t, []targets.Change{
+		{Model: "churn", Action: targets.Unchanged, From: "1.0.0", To: "1.0.0", Digest: churn.Artifact.Digest},
+		{Model: "fraud-detector", Action: targets.Updated, From: "2.3.0", To: "2.4.0", Digest: v2.Artifact.Digest},
 	}, changes)
 	link, err := os.Readlink(filepath.Join(dir, "fraud-detector", "current"))
 	require.NoError(t, err)
@@ -240,9 +240,9 @@ func TestApplyPromotion(t *testing.T) {
 	assert.Empty(t, leftovers(t, dir))
 
 	// Rolling back is a promotion too.
-	changes, err = tg.Apply(ctx, "rev3", []target.Model{v1, churn}, src.open)
+	changes, err = tg.Apply(ctx, "rev3", []targets.Model{v1, churn}, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]target.Action{"churn": target.Unchanged, "fraud-detector": target.Updated}, actions(changes))
+	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged, "fraud-detector": targets.Updated}, actions(changes))
 	assert.NoDirExists(t, filepath.Join(dir, "fraud-detector", "2.4.0"))
 	assert.Equal(t, v1.Artifact.Digest, fileDigest(t, filepath.Join(dir, "fraud-detector/current/model.onnx")))
 }
@@ -253,14 +253,14 @@ func TestApplyDeletes(t *testing.T) {
 	tg, dir := newTarget(t)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 	fraud := src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights"))
-	_, err := tg.Apply(ctx, "rev1", []target.Model{churn, fraud}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn, fraud}, src.open)
 	require.NoError(t, err)
 
-	changes, err := tg.Apply(ctx, "rev2", []target.Model{fraud}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{fraud}, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, []target.Change{
-		{Model: "churn", Action: target.Deleted, From: "1.0.0", Digest: churn.Artifact.Digest},
-		{Model: "fraud-detector", Action: target.Unchanged, From: "2.3.0", To: "2.3.0", Digest: fraud.Artifact.Digest},
+	assert.Equal(t, []targets.Change{
+		{Model: "churn", Action: targets.Deleted, From: "1.0.0", Digest: churn.Artifact.Digest},
+		{Model: "fraud-detector", Action: targets.Unchanged, From: "2.3.0", To: "2.3.0", Digest: fraud.Artifact.Digest},
 	}, changes)
 	assert.NoDirExists(t, filepath.Join(dir, "churn"))
 	st, err := tg.State(ctx)
@@ -271,7 +271,7 @@ func TestApplyDeletes(t *testing.T) {
 	// Nothing desired: everything goes, the target stays.
 	changes, err = tg.Apply(ctx, "rev3", nil, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]target.Action{"fraud-detector": target.Deleted}, actions(changes))
+	assert.Equal(t, map[string]targets.Action{"fraud-detector": targets.Deleted}, actions(changes))
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
@@ -283,17 +283,17 @@ func TestApplyBadArtifactLeavesTargetUnchanged(t *testing.T) {
 	tests := []struct {
 		name  string
 		bad   string // which model gets a wrong digest
-		check func(t *testing.T, err error, want target.Model)
+		check func(t *testing.T, err error, want targets.Model)
 	}{
 		{name: "first model, promotion", bad: "a-model", check: wantDigestError},
 		{name: "last model, new model", bad: "z-model", check: wantDigestError},
 		{name: "middle model, same version repair", bad: "m-model", check: wantDigestError},
-		{name: "size mismatch", bad: "size", check: func(t *testing.T, err error, want target.Model) {
+		{name: "size mismatch", bad: "size", check: func(t *testing.T, err error, want targets.Model) {
 			var se *local.SizeError
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, "m-model", se.Model)
 		}},
-		{name: "open error", bad: "open", check: func(t *testing.T, err error, want target.Model) {
+		{name: "open error", bad: "open", check: func(t *testing.T, err error, want targets.Model) {
 			assert.ErrorIs(t, err, fs.ErrNotExist)
 		}},
 	}
@@ -304,15 +304,15 @@ func TestApplyBadArtifactLeavesTargetUnchanged(t *testing.T) {
 			a1 := src.add(t, "a-model", "1.0.0", "a.bin", []byte("a1"))
 			m1 := src.add(t, "m-model", "1.0.0", "m.bin", []byte("m1"))
 			old := src.add(t, "old-model", "1.0.0", "o.bin", []byte("o1"))
-			_, err := tg.Apply(ctx, "rev1", []target.Model{a1, m1, old}, src.open)
+			_, err := tg.Apply(ctx, "rev1", []targets.Model{a1, m1, old}, src.open)
 			require.NoError(t, err)
 			// Damage m-model so that the next apply must repair it in place.
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "m-model/1.0.0/m.bin"), []byte("tampered"), 0o644))
 
 			a2 := src.add(t, "a-model", "1.1.0", "a.bin", []byte("a2"))
 			z1 := src.add(t, "z-model", "1.0.0", "z.bin", []byte("z1"))
-			desired := []target.Model{a2, m1, z1} // old-model would be deleted
-			var bad target.Model
+			desired := []targets.Model{a2, m1, z1} // old-model would be deleted
+			var bad targets.Model
 			for i := range desired {
 				switch {
 				case desired[i].Name == tt.bad:
@@ -339,7 +339,7 @@ func TestApplyBadArtifactLeavesTargetUnchanged(t *testing.T) {
 	}
 }
 
-func wantDigestError(t *testing.T, err error, want target.Model) {
+func wantDigestError(t *testing.T, err error, want targets.Model) {
 	var de *local.DigestError
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, want.Name, de.Model)
@@ -354,7 +354,7 @@ func TestApplyBadArtifactOnNewTargetCreatesNothing(t *testing.T) {
 	tg, dir := newTarget(t)
 	m := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 	m.Artifact.Digest = digest([]byte("other"))
-	_, err := tg.Apply(context.Background(), "rev1", []target.Model{m}, src.open)
+	_, err := tg.Apply(context.Background(), "rev1", []targets.Model{m}, src.open)
 	var de *local.DigestError
 	require.ErrorAs(t, err, &de)
 	assert.NoDirExists(t, dir)
@@ -365,8 +365,8 @@ func TestObserveDrift(t *testing.T) {
 	tests := []struct {
 		name    string
 		damage  func(t *testing.T, dir string)
-		want    target.Deployed
-		action  target.Action
+		want    targets.Deployed
+		action  targets.Action
 		repairs bool
 	}{
 		{
@@ -374,16 +374,16 @@ func TestObserveDrift(t *testing.T) {
 			damage: func(t *testing.T, dir string) {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, "fraud-detector/2.4.0/model.onnx"), []byte("edited"), 0o644))
 			},
-			want:   target.Deployed{Name: "fraud-detector", Version: "2.4.0", Corrupt: []string{"2.4.0/model.onnx"}},
-			action: target.Updated,
+			want:   targets.Deployed{Name: "fraud-detector", Version: "2.4.0", Corrupt: []string{"2.4.0/model.onnx"}},
+			action: targets.Updated,
 		},
 		{
 			name: "file removed, another added",
 			damage: func(t *testing.T, dir string) {
 				require.NoError(t, os.Rename(filepath.Join(dir, "fraud-detector/2.4.0/model.onnx"), filepath.Join(dir, "fraud-detector/2.4.0/other")))
 			},
-			want:   target.Deployed{Name: "fraud-detector", Version: "2.4.0", Corrupt: []string{"2.4.0/model.onnx", "2.4.0/other"}},
-			action: target.Updated,
+			want:   targets.Deployed{Name: "fraud-detector", Version: "2.4.0", Corrupt: []string{"2.4.0/model.onnx", "2.4.0/other"}},
+			action: targets.Updated,
 		},
 		{
 			name: "hand-swapped current",
@@ -393,8 +393,8 @@ func TestObserveDrift(t *testing.T) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "fraud-detector/current")))
 				require.NoError(t, os.Symlink("2.3.0", filepath.Join(dir, "fraud-detector/current")))
 			},
-			want:   target.Deployed{Name: "fraud-detector", Version: "2.3.0", Digest: digest([]byte("older"))},
-			action: target.Updated,
+			want:   targets.Deployed{Name: "fraud-detector", Version: "2.3.0", Digest: digest([]byte("older"))},
+			action: targets.Updated,
 		},
 		{
 			name: "current points outside the target",
@@ -402,8 +402,8 @@ func TestObserveDrift(t *testing.T) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "fraud-detector/current")))
 				require.NoError(t, os.Symlink("../../../etc", filepath.Join(dir, "fraud-detector/current")))
 			},
-			want:   target.Deployed{Name: "fraud-detector", Version: "../../../etc", Corrupt: []string{"current"}},
-			action: target.Updated,
+			want:   targets.Deployed{Name: "fraud-detector", Version: "../../../etc", Corrupt: []string{"current"}},
+			action: targets.Updated,
 		},
 		{
 			name: "current replaced by a directory",
@@ -411,16 +411,16 @@ func TestObserveDrift(t *testing.T) {
 				require.NoError(t, os.Remove(filepath.Join(dir, "fraud-detector/current")))
 				require.NoError(t, os.MkdirAll(filepath.Join(dir, "fraud-detector/current/x"), 0o755))
 			},
-			want:   target.Deployed{Name: "fraud-detector", Corrupt: []string{"current"}},
-			action: target.Created,
+			want:   targets.Deployed{Name: "fraud-detector", Corrupt: []string{"current"}},
+			action: targets.Created,
 		},
 		{
 			name: "model directory removed",
 			damage: func(t *testing.T, dir string) {
 				require.NoError(t, os.RemoveAll(filepath.Join(dir, "fraud-detector")))
 			},
-			want:   target.Deployed{Name: "fraud-detector", Digest: "", Corrupt: []string{"2.4.0/model.onnx"}},
-			action: target.Created,
+			want:   targets.Deployed{Name: "fraud-detector", Digest: "", Corrupt: []string{"2.4.0/model.onnx"}},
+			action: targets.Created,
 		},
 	}
 	for _, tt := range tests {
@@ -429,7 +429,7 @@ func TestObserveDrift(t *testing.T) {
 			tg, dir := newTarget(t)
 			fraud := src.add(t, "fraud-detector", "2.4.0", "model.onnx", []byte("fraud weights"))
 			churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-			desired := []target.Model{fraud, churn}
+			desired := []targets.Model{fraud, churn}
 			_, err := tg.Apply(ctx, "rev1", desired, src.open)
 			require.NoError(t, err)
 			tt.damage(t, dir)
@@ -437,7 +437,7 @@ func TestObserveDrift(t *testing.T) {
 			obs, err := tg.Observe(ctx)
 			require.NoError(t, err)
 			require.Len(t, obs, 2)
-			assert.Equal(t, target.Deployed{Name: "churn", Version: "1.0.0", Digest: churn.Artifact.Digest}, obs[0])
+			assert.Equal(t, targets.Deployed{Name: "churn", Version: "1.0.0", Digest: churn.Artifact.Digest}, obs[0])
 			want := tt.want
 			if want.Digest == "" && want.Version == "2.4.0" || tt.name == "model directory removed" {
 				want.Digest = fraud.Artifact.Digest
@@ -446,14 +446,14 @@ func TestObserveDrift(t *testing.T) {
 
 			plan, err := tg.Plan(ctx, desired)
 			require.NoError(t, err)
-			assert.Equal(t, map[string]target.Action{"churn": target.Unchanged, "fraud-detector": tt.action}, actions(plan))
+			assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged, "fraud-detector": tt.action}, actions(plan))
 
 			changes, err := tg.Apply(ctx, "rev2", desired, src.open)
 			require.NoError(t, err)
 			assert.Equal(t, plan, changes)
 			obs, err = tg.Observe(ctx)
 			require.NoError(t, err)
-			assert.Equal(t, []target.Deployed{
+			assert.Equal(t, []targets.Deployed{
 				{Name: "churn", Version: "1.0.0", Digest: churn.Artifact.Digest},
 				{Name: "fraud-detector", Version: "2.4.0", Digest: fraud.Artifact.Digest},
 			}, obs, "apply repairs the drift")
@@ -474,7 +474,7 @@ func TestObserveUntrackedModel(t *testing.T) {
 	src := newSource(t)
 	tg, dir := newTarget(t)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-	_, err := tg.Apply(ctx, "rev1", []target.Model{churn}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, src.open)
 	require.NoError(t, err)
 
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "stray/3.0.0"), 0o755))
@@ -484,14 +484,14 @@ func TestObserveUntrackedModel(t *testing.T) {
 
 	obs, err := tg.Observe(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, []target.Deployed{
+	assert.Equal(t, []targets.Deployed{
 		{Name: "churn", Version: "1.0.0", Digest: churn.Artifact.Digest},
 		{Name: "stray", Version: "3.0.0", Digest: digest([]byte("stray"))},
 	}, obs)
 
-	changes, err := tg.Apply(ctx, "rev2", []target.Model{churn}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{churn}, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]target.Action{"churn": target.Unchanged, "stray": target.Deleted}, actions(changes))
+	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged, "stray": targets.Deleted}, actions(changes))
 	assert.NoDirExists(t, filepath.Join(dir, "stray"))
 	assert.DirExists(t, filepath.Join(dir, "Not_A_Model"))
 }
@@ -504,16 +504,16 @@ func TestApplyAdoptsMatchingUntrackedVersion(t *testing.T) {
 	tg, dir := newTarget(t)
 	v1 := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("v1"))
 	v2 := src.add(t, "churn", "2.0.0", "churn.pkl", []byte("v2"))
-	_, err := tg.Apply(ctx, "rev1", []target.Model{v1}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{v1}, src.open)
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "churn/2.0.0"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "churn/2.0.0/churn.pkl"), []byte("v2"), 0o644))
 	require.NoError(t, os.Symlink("2.0.0", filepath.Join(dir, "churn/.cairn-tmp-x")))
 	require.NoError(t, os.Rename(filepath.Join(dir, "churn/.cairn-tmp-x"), filepath.Join(dir, "churn/current")))
 
-	changes, err := tg.Apply(ctx, "rev2", []target.Model{v2}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{v2}, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]target.Action{"churn": target.Unchanged}, actions(changes))
+	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged}, actions(changes))
 	assert.Zero(t, src.opened[v2.Artifact.URI], "nothing fetched")
 	assert.NoDirExists(t, filepath.Join(dir, "churn/1.0.0"))
 	st, err := tg.State(ctx)
@@ -526,7 +526,7 @@ func TestApplyRemovesLeftovers(t *testing.T) {
 	src := newSource(t)
 	tg, dir := newTarget(t)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-	_, err := tg.Apply(ctx, "rev1", []target.Model{churn}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, src.open)
 	require.NoError(t, err)
 	for _, p := range []string{".cairn-tmp-1", "churn/.cairn-tmp-2", ".cairn/.cairn-tmp-3"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte("partial"), 0o644))
@@ -535,40 +535,40 @@ func TestApplyRemovesLeftovers(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "churn/0.9.0"), 0o755)) // renamed in, never served
 	require.Len(t, leftovers(t, dir), 4)
 
-	changes, err := tg.Apply(ctx, "rev1", []target.Model{churn}, src.open)
+	changes, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, src.open)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]target.Action{"churn": target.Unchanged}, actions(changes))
+	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged}, actions(changes))
 	assert.Empty(t, leftovers(t, dir))
 	assert.NoDirExists(t, filepath.Join(dir, "churn/0.9.0"))
 }
 
 func TestPathEscapes(t *testing.T) {
 	ctx := context.Background()
-	good := target.Model{Name: "churn", Version: "1.0.0", Artifact: target.Artifact{
+	good := targets.Model{Name: "churn", Version: "1.0.0", Artifact: targets.Artifact{
 		URI: "file://models/churn/churn.pkl", Digest: digest([]byte("x")),
 	}}
 	tests := []struct {
 		name   string
-		mutate func(m *target.Model)
+		mutate func(m *targets.Model)
 	}{
-		{"model dotdot", func(m *target.Model) { m.Name = "../x" }},
-		{"model slash", func(m *target.Model) { m.Name = "a/b" }},
-		{"model absolute", func(m *target.Model) { m.Name = "/etc" }},
-		{"model dot cairn", func(m *target.Model) { m.Name = ".cairn" }},
-		{"model upper case", func(m *target.Model) { m.Name = "Churn" }},
-		{"model empty", func(m *target.Model) { m.Name = "" }},
-		{"version escape", func(m *target.Model) { m.Version = "1.0/../../x" }},
-		{"version dotdot", func(m *target.Model) { m.Version = ".." }},
-		{"version slash", func(m *target.Model) { m.Version = "1.0.0/x" }},
-		{"version current", func(m *target.Model) { m.Version = "current" }},
-		{"version not semver", func(m *target.Model) { m.Version = "latest" }},
-		{"uri dotdot", func(m *target.Model) { m.Artifact.URI = "file://../../etc/passwd" }},
-		{"uri dotdot middle", func(m *target.Model) { m.Artifact.URI = "https://example.com/a/../b.onnx" }},
-		{"uri dotdot last", func(m *target.Model) { m.Artifact.URI = "https://example.com/a/.." }},
-		{"uri encoded dotdot", func(m *target.Model) { m.Artifact.URI = "https://example.com/a/%2e%2e/b" }},
-		{"uri hidden file", func(m *target.Model) { m.Artifact.URI = "https://example.com/.cairn-tmp-1" }},
-		{"uri encoded slash", func(m *target.Model) { m.Artifact.URI = "https://example.com/a%5cb" }},
-		{"digest", func(m *target.Model) { m.Artifact.Digest = "sha256:../../x" }},
+		{"model dotdot", func(m *targets.Model) { m.Name = "../x" }},
+		{"model slash", func(m *targets.Model) { m.Name = "a/b" }},
+		{"model absolute", func(m *targets.Model) { m.Name = "/etc" }},
+		{"model dot cairn", func(m *targets.Model) { m.Name = ".cairn" }},
+		{"model upper case", func(m *targets.Model) { m.Name = "Churn" }},
+		{"model empty", func(m *targets.Model) { m.Name = "" }},
+		{"version escape", func(m *targets.Model) { m.Version = "1.0/../../x" }},
+		{"version dotdot", func(m *targets.Model) { m.Version = ".." }},
+		{"version slash", func(m *targets.Model) { m.Version = "1.0.0/x" }},
+		{"version current", func(m *targets.Model) { m.Version = "current" }},
+		{"version not semver", func(m *targets.Model) { m.Version = "latest" }},
+		{"uri dotdot", func(m *targets.Model) { m.Artifact.URI = "file://../../etc/passwd" }},
+		{"uri dotdot middle", func(m *targets.Model) { m.Artifact.URI = "https://example.com/a/../b.onnx" }},
+		{"uri dotdot last", func(m *targets.Model) { m.Artifact.URI = "https://example.com/a/.." }},
+		{"uri encoded dotdot", func(m *targets.Model) { m.Artifact.URI = "https://example.com/a/%2e%2e/b" }},
+		{"uri hidden file", func(m *targets.Model) { m.Artifact.URI = "https://example.com/.cairn-tmp-1" }},
+		{"uri encoded slash", func(m *targets.Model) { m.Artifact.URI = "https://example.com/a%5cb" }},
+		{"digest", func(m *targets.Model) { m.Artifact.Digest = "sha256:../../x" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,13 +576,13 @@ func TestPathEscapes(t *testing.T) {
 			m := good
 			tt.mutate(&m)
 			opened := false
-			open := func(context.Context, target.Artifact) (io.ReadCloser, error) {
+			open := func(context.Context, targets.Artifact) (io.ReadCloser, error) {
 				opened = true
 				return io.NopCloser(strings.NewReader("x")), nil
 			}
-			_, err := tg.Plan(ctx, []target.Model{m})
+			_, err := tg.Plan(ctx, []targets.Model{m})
 			assert.ErrorIs(t, err, local.ErrInvalid)
-			_, err = tg.Apply(ctx, "rev1", []target.Model{m}, open)
+			_, err = tg.Apply(ctx, "rev1", []targets.Model{m}, open)
 			assert.ErrorIs(t, err, local.ErrInvalid)
 			assert.False(t, opened)
 			assert.NoDirExists(t, dir)
@@ -590,7 +590,7 @@ func TestPathEscapes(t *testing.T) {
 	}
 	// The unmutated model is fine, so the table tests what it says.
 	tg, _ := newTarget(t)
-	_, err := tg.Apply(ctx, "rev1", []target.Model{good}, func(context.Context, target.Artifact) (io.ReadCloser, error) {
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{good}, func(context.Context, targets.Artifact) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader("x")), nil
 	})
 	require.NoError(t, err)
@@ -598,8 +598,8 @@ func TestPathEscapes(t *testing.T) {
 
 func TestApplyDuplicateModel(t *testing.T) {
 	tg, _ := newTarget(t)
-	m := target.Model{Name: "churn", Version: "1.0.0", Artifact: target.Artifact{URI: "file://c.pkl", Digest: digest(nil)}}
-	_, err := tg.Plan(context.Background(), []target.Model{m, m})
+	m := targets.Model{Name: "churn", Version: "1.0.0", Artifact: targets.Artifact{URI: "file://c.pkl", Digest: digest(nil)}}
+	_, err := tg.Plan(context.Background(), []targets.Model{m, m})
 	assert.ErrorIs(t, err, local.ErrInvalid)
 }
 
@@ -609,15 +609,15 @@ func TestApplyCancelledWhileStaging(t *testing.T) {
 	src := newSource(t)
 	a := src.add(t, "a", "1.0.0", "a.bin", []byte("a"))
 	b := src.add(t, "b", "1.0.0", "b.bin", []byte("b"))
-	_, err := tg.Apply(context.Background(), "rev1", []target.Model{a}, src.open)
+	_, err := tg.Apply(context.Background(), "rev1", []targets.Model{a}, src.open)
 	require.NoError(t, err)
 	before := treetest.Hash(t, dir)
 	a2 := src.add(t, "a", "2.0.0", "a.bin", []byte("a2"))
-	open := func(ctx context.Context, art target.Artifact) (io.ReadCloser, error) {
+	open := func(ctx context.Context, art targets.Artifact) (io.ReadCloser, error) {
 		cancel()
 		return src.open(ctx, art)
 	}
-	_, err = tg.Apply(ctx, "rev2", []target.Model{a2, b}, open)
+	_, err = tg.Apply(ctx, "rev2", []targets.Model{a2, b}, open)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 	assert.Equal(t, before, treetest.Hash(t, dir))
 }
@@ -630,7 +630,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, local.State{}, st)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-	_, err = tg.Apply(ctx, "abc123", []target.Model{churn}, src.open)
+	_, err = tg.Apply(ctx, "abc123", []targets.Model{churn}, src.open)
 	require.NoError(t, err)
 
 	again, err := local.New(dir)

@@ -1,7 +1,7 @@
-// Package target defines what the reconciler asks of a deployment target:
+// Package targets defines what the reconciler asks of a deployment target:
 // the desired state it is given, the state it observes, and the change set
-// between the two. Drivers live in subpackages (target/local).
-package target
+// between the two. Drivers live in subpackages (targets/local).
+package targets
 
 import (
 	"context"

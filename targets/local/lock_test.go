@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairnops/cairn/internal/treetest"
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // TestApplyWaitsForAnotherProcess holds the target's lock as another
@@ -23,7 +23,7 @@ import (
 func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	src := newSource(t)
 	tg, dir := newTarget(t)
-	v1 := []target.Model{src.add(t, "fraud-detector", "1.0.0", "model.onnx", []byte("v1"))}
+	v1 := []targets.Model{src.add(t, "fraud-detector", "1.0.0", "model.onnx", []byte("v1"))}
 	_, err := tg.Apply(context.Background(), "rev1", v1, src.open)
 	require.NoError(t, err)
 	before := treetest.Hash(t, dir)
@@ -33,7 +33,7 @@ func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	defer f.Close()
 	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
 
-	v2 := []target.Model{src.add(t, "fraud-detector", "2.0.0", "model.onnx", []byte("v2"))}
+	v2 := []targets.Model{src.add(t, "fraud-detector", "2.0.0", "model.onnx", []byte("v2"))}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err = tg.Apply(ctx, "rev2", v2, src.open)
@@ -45,5 +45,5 @@ func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	changes, err := tg.Apply(context.Background(), "rev2", v2, src.open)
 	require.NoError(t, err)
 	require.Len(t, changes, 1)
-	assert.Equal(t, target.Updated, changes[0].Action)
+	assert.Equal(t, targets.Updated, changes[0].Action)
 }

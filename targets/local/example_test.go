@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cairnops/cairn/target"
-	"github.com/cairnops/cairn/target/local"
+	"github.com/cairnops/cairn/targets"
+	"github.com/cairnops/cairn/targets/local"
 )
 
 func ExampleTarget_Apply() {
@@ -18,17 +18,17 @@ func ExampleTarget_Apply() {
 	defer os.RemoveAll(dir)
 
 	weights := "model weights"
-	open := func(ctx context.Context, a target.Artifact) (io.ReadCloser, error) {
+	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader(weights)), nil
 	}
-	m := target.Model{Name: "fraud-detector", Version: "2.3.0", Artifact: target.Artifact{
+	m := targets.Model{Name: "fraud-detector", Version: "2.3.0", Artifact: targets.Artifact{
 		URI:    "file://artifacts/model.onnx",
 		Digest: digest([]byte(weights)), // "sha256:<64 hex>", pinned in the inventory
 	}}
 
 	tg, _ := local.New(filepath.Join(dir, "models"))
 	for range 2 {
-		changes, err := tg.Apply(ctx, "rev1", []target.Model{m}, open)
+		changes, err := tg.Apply(ctx, "rev1", []targets.Model{m}, open)
 		if err != nil {
 			fmt.Println(err)
 			return

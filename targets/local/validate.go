@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cairnops/cairn/target"
+	"github.com/cairnops/cairn/targets"
 )
 
 // ErrInvalid is wrapped by every error Apply and Plan return for a desired
@@ -71,13 +71,13 @@ func artifactFile(uri string) (string, error) {
 
 // wanted is one validated desired model with the file name it deploys to.
 type wanted struct {
-	target.Model
+	targets.Model
 	file string
 }
 
 // validateDesired checks every desired model and returns them with their
 // file names. It reports all problems at once.
-func validateDesired(desired []target.Model) ([]wanted, error) {
+func validateDesired(desired []targets.Model) ([]wanted, error) {
 	var errs []error
 	seen := make(map[string]bool, len(desired))
 	out := make([]wanted, 0, len(desired))
