@@ -6,6 +6,7 @@ package targets
 import (
 	"context"
 	"io"
+	"strings"
 )
 
 // Action is what applying a plan does to one model on a target.
@@ -56,3 +57,24 @@ type Change struct {
 // Opener opens an artifact's bytes by URI. The caller resolves file:// URIs
 // inside the inventory and streams https:// URIs; the target checks digests.
 type Opener func(ctx context.Context, a Artifact) (io.ReadCloser, error)
+
+// Serves reports whether a target of kind can serve an artifact at uri, and
+// when it cannot, says which schemes it can. A kserve target hands the URI
+// to KServe's storage initializer in the cluster, which cannot read the
+// inventory's own files: it serves https:// and oci:// artifacts, which
+// Cairn verifies by digest before it applies them. Other kinds fetch the
+// artifact themselves and serve every scheme the inventory accepts.
+func Serves(kind, uri string) (ok bool, want string) {
+	if kind != "kserve" {
+		return true, ""
+	}
+	for _, s := range kserveSchemes {
+		if strings.HasPrefix(uri, s) {
+			return true, ""
+		}
+	}
+	return false, strings.Join(kserveSchemes, " or ")
+}
+
+// kserveSchemes are the artifact URI schemes a kserve target serves.
+var kserveSchemes = []string{"https://", "oci://"}
