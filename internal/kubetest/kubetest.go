@@ -19,7 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-		"os"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
