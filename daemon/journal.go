@@ -157,7 +157,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 		entries = append(entries, reconciler.AuditEntry{Time: now, Revision: j.Revision, Target: c.Target, Model: c.Model,
 			Action: string(c.Action), From: c.From, To: c.To, Digest: c.Digest, Approvers: []string{}, Result: recoveredResult})
 	}
-	if err := reconciler.AppendAudit(d.opts.StateDir, entries); err != nil {
+	if err := reconciler.AppendAudit(d.opts.StateDir, d.opts.Audit, entries); err != nil {
 		return err
 	}
 	if len(entries) > 0 {

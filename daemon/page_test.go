@@ -276,7 +276,7 @@ func TestIndexFollowsTheAuditLog(t *testing.T) {
 	r, _ := startQuickstart(t)
 	before := section(t, r.get(t, "/", http.StatusOK), `<table id="audit"`, `</table>`)
 	assert.NotContains(t, before, "appended-model")
-	require.NoError(t, reconciler.AppendAudit(r.d.opts.StateDir, []reconciler.AuditEntry{{Time: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC),
+	require.NoError(t, reconciler.AppendAudit(r.d.opts.StateDir, nil, []reconciler.AuditEntry{{Time: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC),
 		Revision: "worktree", Target: "dev-local", Model: "appended-model", Action: "created", To: "9.9.9", Result: "applied"}}))
 	after := section(t, r.get(t, "/", http.StatusOK), `<table id="audit"`, `</table>`)
 	assert.Contains(t, after, "<td>dev-local</td><td>appended-model</td><td>created</td><td> → 9.9.9</td>")

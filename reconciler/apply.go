@@ -162,7 +162,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 	if err := writeStates(r.opts.StateDir, st); err != nil {
 		return err
 	}
-	if err := AppendAudit(r.opts.StateDir, audit); err != nil {
+	if err := AppendAudit(r.opts.StateDir, r.opts.Audit, audit); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
@@ -214,7 +214,7 @@ func (r *applyRun) recordRefusal() error {
 	if err := writeStates(r.opts.StateDir, st); err != nil {
 		return err
 	}
-	return AppendAudit(r.opts.StateDir, audit)
+	return AppendAudit(r.opts.StateDir, r.opts.Audit, audit)
 }
 
 // withProgress returns open with every stream wrapped by progress

@@ -28,7 +28,10 @@ type Target interface {
 	Apply(ctx context.Context, rev string, desired []targets.Model, open targets.Opener) ([]targets.Change, error)
 }
 
-var _ Target = (*local.Target)(nil)
+var (
+	_ Target        = (*local.Target)(nil)
+	_ AppliedReader = (*local.Target)(nil)
+)
 
 // Options configure Plan, Apply and Drift.
 type Options struct {
@@ -44,6 +47,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock for the audit log; nil means time.Now.
 	Now func() time.Time
+	// Audit, when set, receives every audit entry as a JSON line besides
+	// <StateDir>/audit.jsonl (AppendAudit).
+	Audit io.Writer
 	// Deployments, when set, is told of every apply of a new revision to a
 	// target (GitHubDeployments records them on GitHub); its failures are
 	// reported per target and never stop or undo an apply.

@@ -2,15 +2,18 @@ package reconciler
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cairnops/cairn/internal/atomicfile"
+	"github.com/cairnops/cairn/inventory"
 )
 
 // StatesFile is the file in the state directory that records, per target,
@@ -92,9 +95,11 @@ func writeStates(dir string, st map[string]TargetState) error {
 }
 
 // AppendAudit appends entries to dir's audit.jsonl, one JSON object a line,
-// and fsyncs it. The daemon uses it to record changes of an interrupted
+// and fsyncs it; then, when also is not nil, writes the same lines to also
+// (the daemon's stdout). An error writing to also is returned after the
+// file has them. The daemon uses it to record changes of an interrupted
 // apply after a restart.
-func AppendAudit(dir string, entries []AuditEntry) error {
+func AppendAudit(dir string, also io.Writer, entries []AuditEntry) error {
 	if dir == "" || len(entries) == 0 {
 		return nil
 	}
@@ -123,6 +128,11 @@ func AppendAudit(dir string, entries []AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("writing audit log: %w", err)
 	}
+	if also != nil {
+		if _, err := also.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("writing audit lines: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -147,4 +157,60 @@ func Audit(dir string) ([]AuditEntry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// AppliedReader is a Target that records the revision of its last completed
+// apply itself — a local target in <path>/.cairn/state.json, a kserve
+// target in its objects' annotations — so that a replica whose state
+// directory is new (a leader after a failover) reads it back instead of
+// applying that revision again.
+type AppliedReader interface {
+	// LastAppliedRevision returns the revision of the last apply that
+	// completed on the target; empty when there was none.
+	LastAppliedRevision(ctx context.Context) (string, error)
+}
+
+// ReadBackResult is the Result recorded in targets.json for a revision read
+// back from the target.
+const ReadBackResult = "applied (read back from the target)"
+
+// ReadBack records in <StateDir>/targets.json the last applied revision of
+// every drivable target of inv that reads it back (AppliedReader) and
+// records another one than the state directory: the target is what tells
+// what it serves. It returns the names of the targets updated; the error
+// is a target that cannot be read or I/O on the state directory.
+func ReadBack(ctx context.Context, inv *inventory.Inventory, opts Options) ([]string, error) {
+	bs, err := Bindings(inv, opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadStates(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	var updated []string
+	for _, b := range bs {
+		r, ok := b.Driver.(AppliedReader)
+		if b.Driver == nil || !ok {
+			continue
+		}
+		rev, err := r.LastAppliedRevision(ctx)
+		if err != nil {
+			return updated, fmt.Errorf("reading back target %s: %w", b.Name, err)
+		}
+		ts := st[b.Name]
+		if rev == "" || rev == ts.LastAppliedRevision {
+			continue
+		}
+		ts.LastAppliedRevision, ts.Result = rev, ReadBackResult
+		if ts.LastAttemptedRevision == "" {
+			ts.LastAttemptedRevision = rev
+		}
+		st[b.Name] = ts
+		updated = append(updated, b.Name)
+	}
+	if len(updated) == 0 {
+		return nil, nil
+	}
+	return updated, writeStates(opts.StateDir, st)
 }

@@ -133,6 +133,13 @@ func (t *Target) State(ctx context.Context) (State, error) {
 	return readState(root)
 }
 
+// LastAppliedRevision returns the revision of the last Apply that completed,
+// as state.json records it; empty when there was none.
+func (t *Target) LastAppliedRevision(ctx context.Context) (string, error) {
+	st, err := t.State(ctx)
+	return st.LastAppliedRevision, err
+}
+
 func readState(root *os.Root) (State, error) {
 	var st State
 	data, err := root.ReadFile(stateFile)
