@@ -15,9 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +73,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TargetRoot is the directory local target paths resolve under;
+	// default <StateDir>/targets. Replicas that share local targets share it.
+	TargetRoot string
+	// Audit, when set, receives every audit entry as a JSON line besides
+	// <StateDir>/audit.jsonl: the cairn command passes its stdout, so that
+	// a cluster's log collection keeps the audit of a replica whose state
+	// directory goes with its pod.
+	Audit io.Writer
+	// LeaderElection, when set, makes the daemon one replica of several:
+	// it works only while it holds the lease (see LeaderElection).
+	LeaderElection *LeaderElection
+	// Events, when set, is told of every apply, heal and refusal that
+	// concerns a kserve target's models (kubeevents.Recorder records them
+	// as Kubernetes Events).
+	Events Events
 }
 
 // Daemon follows an inventory and keeps its targets applied. Create it
@@ -82,8 +99,10 @@ type Daemon struct {
 	trigger chan struct{}
 	metrics *metrics
 
-	mu sync.Mutex // guards st
-	st state
+	mu      sync.Mutex // guards st, leading and leader
+	st      state
+	leading bool   // this replica leads: it fetches, applies, heals
+	leader  string // the identity the lease names; empty without election
 
 	pages pages
 }
@@ -137,6 +156,18 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.TargetRoot == "" {
+		opts.TargetRoot = filepath.Join(opts.StateDir, "targets")
+	} else if opts.TargetRoot, err = filepath.Abs(opts.TargetRoot); err != nil {
+		return nil, fmt.Errorf("target root: %w", err)
+	}
+	if opts.LeaderElection != nil {
+		le := *opts.LeaderElection
+		if err := checkLeaderElection(&le); err != nil {
+			return nil, err
+		}
+		opts.LeaderElection = &le
+	}
 	d := &Daemon{opts: opts, log: opts.Logger, trigger: make(chan struct{}, 1), metrics: newMetrics()}
 	if d.src, err = newSource(opts); err != nil {
 		return nil, err
@@ -159,8 +190,9 @@ func (d *Daemon) Trigger() {
 // reconcilerOptions are the options of every Apply and Drift.
 func (d *Daemon) reconcilerOptions() reconciler.Options {
 	return reconciler.Options{
-		TargetRoot: filepath.Join(d.opts.StateDir, "targets"),
+		TargetRoot: d.opts.TargetRoot,
 		StateDir:   d.opts.StateDir,
+		Audit:      d.opts.Audit,
 		HTTPClient: d.opts.HTTPClient,
 		Now:        d.opts.Now,
 	}
@@ -171,7 +203,19 @@ func (d *Daemon) reconcilerOptions() reconciler.Options {
 // DriftInterval. Work in hand when ctx is cancelled is finished — an apply
 // is never interrupted — and nothing new starts; Run then returns nil. The
 // error is for a source that cannot be set up (clone, watch).
+//
+// With LeaderElection, Run campaigns for the lease and does all of this
+// only while this replica leads (runElected).
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.opts.LeaderElection != nil {
+		return d.runElected(ctx)
+	}
+	d.setLeading(true)
+	return d.work(ctx)
+}
+
+// work is Run's loop, for as long as ctx lasts.
+func (d *Daemon) work(ctx context.Context) error {
 	if err := d.src.start(ctx, d.log); err != nil {
 		return err
 	}
@@ -277,6 +321,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		d.mu.Lock()
 		d.st.result = res
 		d.mu.Unlock()
+		if res != nil {
+			d.tellRefused(actx, inv, res.Refused)
+		}
 		for _, f := range v.Errors() {
 			log.Warn("refused", "finding", f.String())
 		}
@@ -286,6 +333,15 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		return d.fail(ResultError, rev, fmt.Errorf("recovering the interrupted apply: %w", err))
 	}
 	if rev != inventory.Worktree {
+		// A new leader's state directory may be empty: what the targets
+		// record they applied is what was applied.
+		names, err := reconciler.ReadBack(actx, inv, ropts)
+		if err != nil {
+			return d.fail(ResultError, rev, err)
+		}
+		if len(names) > 0 {
+			log.Info("read the applied revision back from the targets", "targets", strings.Join(names, ","))
+		}
 		done, err := d.alreadyApplied(inv, ropts)
 		if err != nil {
 			return d.fail(ResultError, rev, err)
@@ -314,6 +370,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	d.st.result = res
 	d.mu.Unlock()
 	if res != nil {
+		d.tellApplied(actx, inv, res.Targets, false)
 		for _, tp := range res.Targets {
 			if tp.DeploymentError != "" {
 				log.Warn("github deployment", "target", tp.Target, "error", maskURL(tp.DeploymentError))
@@ -430,6 +487,11 @@ func (d *Daemon) driftTick(ctx context.Context) {
 	for name, e := range rep.Errors {
 		d.log.Error("drift", "target", name, "error", e)
 	}
+	healed := make([]reconciler.TargetPlan, 0, len(rep.Healed))
+	for name, cs := range rep.Healed {
+		healed = append(healed, reconciler.TargetPlan{Target: name, Changes: cs})
+	}
+	d.tellApplied(ctx, inv, healed, true)
 	sources := remedy.Sources(inv.Settings, d.opts.PrometheusURL, d.opts.HTTPClient)
 	mons, err := remedy.Evaluate(ctx, inv, sources, d.opts.Now(), d.opts.Load)
 	if err != nil {

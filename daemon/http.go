@@ -37,6 +37,12 @@ type Status struct {
 	LastReconcile *time.Time `json:"lastReconcile,omitempty"`
 	// PullRequests are what the last drift run did with pull requests.
 	PullRequests []remedy.Outcome `json:"pullRequests,omitempty"`
+	// Role is "leader" or "follower" with leader election, empty without.
+	Role string `json:"role,omitempty"`
+	// Identity is this replica's identity in the lease; Leader the
+	// identity of the replica that holds it (empty while nobody does).
+	Identity string `json:"identity,omitempty"`
+	Leader   string `json:"leader,omitempty"`
 }
 
 // TargetStatus is one target as the reconciler's state records it.
@@ -66,10 +72,19 @@ type Finding struct {
 // Status returns what the daemon knows now.
 func (d *Daemon) Status() Status {
 	d.mu.Lock()
-	st := d.st
+	st, leading, leader := d.st, d.leading, d.leader
 	d.mu.Unlock()
 	s := Status{Revision: st.revision, AppliedRevision: st.applied, Ready: st.ready, LastError: st.lastError,
 		Targets: []TargetStatus{}, Findings: []Finding{}, PullRequests: st.prs}
+	if le := d.opts.LeaderElection; le != nil {
+		s.Role, s.Identity, s.Leader = "follower", le.Identity, leader
+		if leading {
+			s.Role = "leader"
+		}
+		// A follower is ready once it knows who leads: it serves the page
+		// and the status, and the Deployment's rollout waits for it.
+		s.Ready = s.Ready || leader != ""
+	}
 	if !st.lastTime.IsZero() {
 		t := st.lastTime.UTC()
 		s.LastReconcile = &t
@@ -116,10 +131,7 @@ func (d *Daemon) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		ready := d.st.ready
-		d.mu.Unlock()
-		if !ready {
+		if !d.Status().Ready {
 			http.Error(w, "no revision loaded yet", http.StatusServiceUnavailable)
 			return
 		}
@@ -173,6 +185,15 @@ func (d *Daemon) webhook(w http.ResponseWriter, r *http.Request) {
 	if !ValidSignature(d.opts.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")) {
 		d.log.Warn("webhook refused: bad signature", "remote", r.RemoteAddr, "delivery", r.Header.Get("X-GitHub-Delivery"))
 		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if !d.isLeading() {
+		// Only the leader fetches; its poll picks the push up.
+		d.mu.Lock()
+		leader := d.leader
+		d.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "this replica follows; "+leader+" leads and fetches every --interval", http.StatusServiceUnavailable)
 		return
 	}
 	event := r.Header.Get("X-GitHub-Event")

@@ -12,15 +12,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairnops/cairn/internal/gittest"
+	"github.com/cairnops/cairn/internal/kubetest"
 	"github.com/cairnops/cairn/inventory"
 )
 
-// TestMain makes the test binary its own evaluation worker.
+// TestMain makes the test binary its own evaluation worker, and stops the
+// API server that the leader election tests start.
 func TestMain(m *testing.M) {
 	if inventory.IsWorker() {
 		os.Exit(inventory.ServeWorker())
 	}
-	os.Exit(m.Run())
+	kubetest.Main(m)
 }
 
 // TestBombRevisionIsRefused: with Load.Isolate, a revision whose model passes

@@ -16,6 +16,7 @@ type metrics struct {
 	applied    *prometheus.GaugeVec
 	models     *prometheus.GaugeVec
 	findings   *prometheus.GaugeVec
+	leader     prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -37,11 +38,14 @@ func newMetrics() *metrics {
 		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cairn_findings", Help: "Open findings by kind: validation, target drift, monitors.",
 		}, []string{"kind"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cairn_leader", Help: "1 while this replica leads (always, without --leader-elect), 0 while it follows.",
+		}),
 	}
 	for _, r := range []string{ResultApplied, ResultUnchanged, ResultRefused, ResultFailed, ResultError} {
 		m.reconciles.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.reconciles, m.duration, m.applied, m.models, m.findings,
+	m.reg.MustRegister(m.reconciles, m.duration, m.applied, m.models, m.findings, m.leader,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

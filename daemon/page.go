@@ -88,7 +88,7 @@ func (d *Daemon) builtPages() (*page.Inventory, *inventory.Inventory) {
 func (d *Daemon) live(inv *inventory.Inventory) page.Live {
 	s := d.Status()
 	l := page.Live{Refresh: pageRefresh, Revision: s.Revision, AppliedRevision: s.AppliedRevision, Ready: s.Ready,
-		LastError: s.LastError}
+		LastError: s.LastError, Follower: s.Role == "follower", Leader: s.Leader}
 	if inv != nil {
 		// The pages show the last good revision's inventory.
 		l.Revision = inv.Source.Revision

@@ -61,6 +61,10 @@ type Live struct {
 	MoreFindings int
 	Audit        []reconciler.AuditEntry
 	AuditErr     string
+	// Follower is true on a replica that does not hold the lease (cairn
+	// daemon --leader-elect); Leader is the identity of the one that does.
+	Follower bool
+	Leader   string
 }
 
 // Target is one target as the reconciler's state records it, with the

@@ -10,13 +10,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/cairnops/cairn/daemon"
 	"github.com/cairnops/cairn/forge"
+	"github.com/cairnops/cairn/gate"
+	"github.com/cairnops/cairn/internal/kubeconfig"
+	"github.com/cairnops/cairn/internal/kubeevents"
 	"github.com/cairnops/cairn/inventory"
 )
 
@@ -35,7 +41,17 @@ type daemonOptions struct {
 	driftInterval     time.Duration
 	webhookSecretFile string
 	logFormat         string
+	targetRoot        string
+	kubeconfig        string
+	leaderElect       bool
+	leaseNamespace    string
+	leaseDuration     time.Duration
+	renewDeadline     time.Duration
+	retryPeriod       time.Duration
 }
+
+// serviceAccountNamespace is where a pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 func newDaemonCmd(g *globalOptions, runF func(context.Context, *daemonOptions) error) *cobra.Command {
 	opts := &daemonOptions{globalOptions: g}
@@ -56,7 +72,16 @@ are observed (onDrift heal targets re-applied) and monitors evaluated; with
 --open-prs findings are answered with pull requests.
 
 HTTP on --listen: /healthz, /readyz, /metrics, /api/v1/status and a page
-at /. SIGTERM finishes the apply in hand and exits 0.`,
+at /. SIGTERM finishes the apply in hand and exits 0. Every audit entry is
+also written to stdout as a JSON line.
+
+With --leader-elect several replicas share the work: the one that holds
+the Lease "cairn" in --leader-election-namespace (default: the pod's own)
+fetches, applies, heals and opens pull requests; the others serve the page,
+/api/v1/status (naming the leader), /metrics (cairn_leader 0) and the
+probes. The cluster is reached with --kubeconfig, KUBECONFIG, ~/.kube/config
+or the pod's service account. SIGTERM finishes the apply in hand, then
+releases the lease so that another replica takes over at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -74,6 +99,13 @@ at /. SIGTERM finishes the apply in hand and exits 0.`,
 	fs.DurationVar(&opts.driftInterval, "drift-interval", 5*time.Minute, "observe targets and monitors every `DURATION`")
 	fs.StringVar(&opts.webhookSecretFile, "webhook-secret-file", "", "verify GitHub webhooks with the secret in `FILE` (without it every webhook is refused)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&opts.targetRoot, "target-root", "", "resolve local target paths under `DIR` (default <state-dir>/targets)")
+	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "reach Kubernetes with the kubeconfig `FILE` (default KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.BoolVar(&opts.leaderElect, "leader-elect", false, "work only while holding the Lease \"cairn\" (several replicas, one leader)")
+	fs.StringVar(&opts.leaseNamespace, "leader-election-namespace", "", "the Lease's `NAMESPACE` (default: the pod's own)")
+	fs.DurationVar(&opts.leaseDuration, "leader-election-lease-duration", daemon.DefaultLeaseDuration, "followers take the lease this `DURATION` after the leader's last renewal")
+	fs.DurationVar(&opts.renewDeadline, "leader-election-renew-deadline", daemon.DefaultRenewDeadline, "the leader stops leading when it could not renew for this `DURATION`")
+	fs.DurationVar(&opts.retryPeriod, "leader-election-retry-period", daemon.DefaultRetryPeriod, "replicas try to take or renew the lease every `DURATION`")
 	opts.signatureOptions.AddFlags(fs)
 	opts.prs.AddFlags(fs)
 	return cmd
@@ -122,7 +154,15 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	le, events, err := opts.cluster(trustSrc, logger)
+	if err != nil {
+		return err
+	}
+	if events != nil {
+		defer events.Stop()
+	}
 	dopts := daemon.Options{
+		TargetRoot: opts.targetRoot, Audit: opts.stdout, LeaderElection: le,
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
 		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
@@ -133,6 +173,9 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {
 			return opts.prs.githubClient(ctx, inv, opts.stderr)
 		}
+	}
+	if events != nil {
+		dopts.Events = events
 	}
 	d, err := daemon.New(dopts)
 	if err != nil {
@@ -173,4 +216,52 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	default:
 		return nil, usageError(fmt.Errorf("--log-format %q: want text or json", format))
 	}
+}
+
+// cluster returns the leader election of --leader-elect and the recorder
+// of Kubernetes Events, when a cluster is to be reached: with
+// --leader-elect or --kubeconfig. A kubeconfig inside the repository under
+// review is refused, as trust roots are: a pull request could bring its own.
+func (opts *daemonOptions) cluster(repo *inventory.Source, logger *slog.Logger) (*daemon.LeaderElection, *kubeevents.Recorder, error) {
+	if !opts.leaderElect && opts.kubeconfig == "" {
+		return nil, nil, nil
+	}
+	for _, f := range kubeconfig.Files(opts.kubeconfig) {
+		in, err := gate.Inside(repo, f)
+		if err != nil {
+			return nil, nil, usageError(fmt.Errorf("kubeconfig %s: %w", f, err))
+		}
+		if in {
+			return nil, nil, usageError(fmt.Errorf("kubeconfig %s is inside the repository under review: keep cluster credentials outside it", f))
+		}
+	}
+	// client-go's own log lines (leader election) go to the daemon's log.
+	klog.SetSlogLogger(logger)
+	events := kubeevents.New(func(kubeContext string) (*rest.Config, error) {
+		return kubeconfig.Load(opts.kubeconfig, kubeContext)
+	})
+	if !opts.leaderElect {
+		return nil, events, nil
+	}
+	cfg, err := kubeconfig.Load(opts.kubeconfig, "")
+	if err != nil {
+		return nil, nil, usageError(fmt.Errorf("--leader-elect: %w", err))
+	}
+	ns := opts.leaseNamespace
+	if ns == "" {
+		b, err := os.ReadFile(serviceAccountNamespace)
+		if ns = strings.TrimSpace(string(b)); err != nil || ns == "" {
+			return nil, nil, usageError(errors.New("--leader-elect: not in a pod (no " + serviceAccountNamespace + "): pass --leader-election-namespace"))
+		}
+	}
+	identity := os.Getenv("POD_NAME")
+	if identity == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, nil, usageError(fmt.Errorf("--leader-elect: %w", err))
+		}
+		identity = host + "_" + strconv.Itoa(os.Getpid())
+	}
+	return &daemon.LeaderElection{Config: cfg, Namespace: ns, Identity: identity,
+		LeaseDuration: opts.leaseDuration, RenewDeadline: opts.renewDeadline, RetryPeriod: opts.retryPeriod}, events, nil
 }
