@@ -187,15 +187,6 @@ func (d *Daemon) webhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	if !d.isLeading() {
-		// Only the leader fetches; its poll picks the push up.
-		d.mu.Lock()
-		leader := d.leader
-		d.mu.Unlock()
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "this replica follows; "+leader+" leads and fetches every --interval", http.StatusServiceUnavailable)
-		return
-	}
 	event := r.Header.Get("X-GitHub-Event")
 	if event != "push" {
 		w.WriteHeader(http.StatusNoContent)
@@ -211,6 +202,18 @@ func (d *Daemon) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if push.Ref != "refs/heads/"+d.opts.Branch {
 		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if !d.isLeading() {
+		// Only the leader fetches. The Service spreads webhooks over every
+		// replica; a push that reaches a follower is taken up by the
+		// leader's next poll (--interval), so the delivery is accepted.
+		d.mu.Lock()
+		leader := d.leader
+		d.mu.Unlock()
+		d.log.Info("push webhook on a follower: the leader's next poll fetches it", "leader", leader, "delivery", r.Header.Get("X-GitHub-Delivery"))
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "this replica follows; "+leader+" leads and fetches the push on its next poll\n")
 		return
 	}
 	d.log.Info("push webhook", "after", short(push.After), "delivery", r.Header.Get("X-GitHub-Delivery"))

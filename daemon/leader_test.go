@@ -154,10 +154,12 @@ func TestLeaderElection(t *testing.T) {
 	rev1 := remote.Seed(t, "main", files, "quick start with big-model 1.0.0")
 
 	targetRoot := t.TempDir()
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	require.NoError(t, os.WriteFile(secretFile, secret, 0o600))
 	start := func(name string) *replica {
 		r := &replica{name: name, addr: freeAddr(t), state: t.TempDir(), stdout: &syncBuffer{}}
 		r.cmd = exec.Command(bin, "daemon", "--repo", remote.URL, "--state-dir", r.state, "--target-root", targetRoot,
-			"--listen", r.addr, "--interval", "200ms", "--drift-interval", "1h", "--log-format", "json",
+			"--listen", r.addr, "--webhook-secret-file", secretFile, "--interval", "200ms", "--drift-interval", "1h", "--log-format", "json",
 			"--trusted-key", filepath.Join(quickstartDir(t), "keys", "cairn-example.pub"),
 			"--leader-elect", "--kubeconfig", kubeconfig, "--leader-election-namespace", ns,
 			"--leader-election-lease-duration", testLease.String(), "--leader-election-renew-deadline", testRenew.String(),
@@ -211,6 +213,10 @@ func TestLeaderElection(t *testing.T) {
 	assert.Contains(t, follower.get(t, "/"), "This replica follows; <code>"+leader.name+"</code> leads.")
 	assert.Equal(t, "cairn_leader 1", metricLine(leader.get(t, "/metrics"), "cairn_leader "))
 	assert.Equal(t, "cairn_leader 0", metricLine(follower.get(t, "/metrics"), "cairn_leader "))
+	// A push webhook that reaches the follower is accepted: the leader's
+	// poll fetches it.
+	body := pushBody("main", rev1)
+	assert.Equal(t, http.StatusAccepted, hook(t, "http://"+follower.addr, "push", sign(secret, body), body))
 	assert.Empty(t, follower.audit(t), "the follower wrote audit entries")
 	_, err = os.Stat(filepath.Join(follower.state, "repo"))
 	assert.True(t, os.IsNotExist(err), "the follower fetched the repository")
