@@ -322,7 +322,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		d.st.result = res
 		d.mu.Unlock()
 		if res != nil {
-			d.tellRefused(actx, inv, res.Refused)
+			d.tellRefused(actx, v, res.Refused)
 		}
 		for _, f := range v.Errors() {
 			log.Warn("refused", "finding", f.String())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/targets"
@@ -74,12 +75,35 @@ func (d *Daemon) record(ctx context.Context, e Event) {
 	}
 }
 
-// tellApplied records an event for each change of res to a kserve target:
-// Applied (Healed when heal), or Failed when the target failed.
+// tellApplied records AppliedEvents.
 func (d *Daemon) tellApplied(ctx context.Context, inv *inventory.Inventory, plans []reconciler.TargetPlan, heal bool) {
 	if d.opts.Events == nil {
 		return
 	}
+	for _, e := range AppliedEvents(inv, plans, heal) {
+		d.record(ctx, e)
+	}
+}
+
+// tellRefused records RefusedEvents of the verdict's revision.
+func (d *Daemon) tellRefused(ctx context.Context, v *gate.Verdict, why string) {
+	if d.opts.Events == nil || v == nil || v.Inventory == nil {
+		return
+	}
+	var implicated []string
+	for _, f := range v.Errors() {
+		implicated = append(implicated, f.Model)
+	}
+	for _, e := range RefusedEvents(v.Inventory, why, implicated) {
+		d.record(ctx, e)
+	}
+}
+
+// AppliedEvents returns an event for each change that plans made to a
+// target of inv of kind EventKind: Applied (Healed when heal), or a
+// Failed warning when the target failed. Unchanged models tell nothing.
+func AppliedEvents(inv *inventory.Inventory, plans []reconciler.TargetPlan, heal bool) []Event {
+	var out []Event
 	nss := eventTargets(inv)
 	rev := inv.Source.Revision
 	for _, tp := range plans {
@@ -95,16 +119,15 @@ func (d *Daemon) tellApplied(ctx context.Context, inv *inventory.Inventory, plan
 			if heal {
 				e.Reason = ReasonHealed
 			}
-			e.Note = changeNote(c, rev)
+			e.Note = "cairn " + changeNote(c, rev)
 			if tp.Error != "" {
 				e.Warning, e.Reason = true, ReasonFailed
-				e.Note = fmt.Sprintf("cairn could not apply %s: %s", e.Note, tp.Error)
-			} else {
-				e.Note = "cairn " + e.Note
+				e.Note = fmt.Sprintf("cairn could not apply: %s: %s", changeNote(c, rev), tp.Error)
 			}
-			d.record(ctx, e)
+			out = append(out, e)
 		}
 	}
+	return out
 }
 
 // changeNote says what c does at rev, version and revision named:
@@ -120,12 +143,12 @@ func changeNote(c targets.Change, rev string) string {
 	}
 }
 
-// tellRefused records a Warning for each model a kserve target of the
-// refused revision would serve: the target keeps what it serves.
-func (d *Daemon) tellRefused(ctx context.Context, inv *inventory.Inventory, why string) {
-	if d.opts.Events == nil || inv == nil {
-		return
-	}
+// RefusedEvents returns a Refused warning for each model that a target of
+// kind EventKind of the refused revision inv would serve, and for each of
+// implicated (the models its findings name, which may not evaluate); why
+// is the refusal's one line. The targets keep what they serve.
+func RefusedEvents(inv *inventory.Inventory, why string, implicated []string) []Event {
+	var out []Event
 	nss := eventTargets(inv)
 	names := make([]string, 0, len(nss))
 	for n := range nss {
@@ -133,11 +156,25 @@ func (d *Daemon) tellRefused(ctx context.Context, inv *inventory.Inventory, why 
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		stage := inv.Settings.Targets[name].Stage
-		for _, m := range reconciler.Desired(inv, stage) {
-			d.record(ctx, Event{Target: name, Context: nss[name].context, Namespace: nss[name].namespace, Model: m.Name, Warning: true,
+		pinned := map[string]string{}
+		for _, m := range reconciler.Desired(inv, inv.Settings.Targets[name].Stage) {
+			pinned[m.Name] = m.Name + " " + m.Version
+		}
+		for _, m := range implicated {
+			if _, ok := pinned[m]; !ok && m != "" {
+				pinned[m] = m
+			}
+		}
+		models := make([]string, 0, len(pinned))
+		for m := range pinned {
+			models = append(models, m)
+		}
+		sort.Strings(models)
+		for _, m := range models {
+			out = append(out, Event{Target: name, Context: nss[name].context, Namespace: nss[name].namespace, Model: m, Warning: true,
 				Reason: ReasonRefused, Action: "apply",
-				Note: fmt.Sprintf("cairn refused revision %s (%s %s): %s; the target keeps what it serves", inv.Source.Revision, m.Name, m.Version, why)})
+				Note: fmt.Sprintf("cairn refused revision %s (%s): %s; the target keeps what it serves", inv.Source.Revision, pinned[m], why)})
 		}
 	}
+	return out
 }

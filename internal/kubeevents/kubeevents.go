@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -102,9 +103,10 @@ func (r *Recorder) Stop() {
 
 // Record queues e as an event regarding the InferenceService e.Model in
 // e.Namespace of the cluster of e.Context. The object's uid is read first,
-// so that `kubectl describe` finds the event; an object that cannot be
-// read (deleted, forbidden) is regarded by name alone. It returns the
-// error of a cluster that cannot be reached; sending is asynchronous.
+// so that `kubectl describe` finds the event; an object that does not
+// exist (deleted, never deployed) is told nothing, one that cannot be read
+// otherwise is regarded by name alone. It returns the error of a cluster
+// that cannot be reached; sending is asynchronous.
 func (r *Recorder) Record(ctx context.Context, e daemon.Event) error {
 	c, err := r.cluster(e.Context)
 	if err != nil {
@@ -112,7 +114,13 @@ func (r *Recorder) Record(ctx context.Context, e daemon.Event) error {
 	}
 	ref := &corev1.ObjectReference{APIVersion: InferenceServices.GroupVersion().String(), Kind: "InferenceService",
 		Namespace: e.Namespace, Name: e.Model}
-	if u, err := c.dyn.Resource(InferenceServices).Namespace(e.Namespace).Get(ctx, e.Model, metav1.GetOptions{}); err == nil {
+	u, err := c.dyn.Resource(InferenceServices).Namespace(e.Namespace).Get(ctx, e.Model, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		// Nobody could see it: `kubectl describe` has no object to show
+		// (a deleted model, a refused model never deployed).
+		return nil
+	case err == nil:
 		ref.UID, ref.ResourceVersion = u.GetUID(), u.GetResourceVersion()
 	}
 	typ := corev1.EventTypeNormal
