@@ -38,7 +38,11 @@ func writeChanges(b *strings.Builder, indent string, cs ChangeSet, verb func(tar
 		if c.Action == targets.Unchanged && !verbose {
 			continue
 		}
-		fmt.Fprintf(b, "%s%-*s  %-*s  %s→%s\n", indent, aw, verb(c.Action), mw, c.Model, orDash(c.From), orDash(c.To))
+		line := fmt.Sprintf("%s%-*s  %-*s  %s→%s", indent, aw, verb(c.Action), mw, c.Model, orDash(c.From), orDash(c.To))
+		if c.Object != "" {
+			line += "  (" + c.Object + ")"
+		}
+		b.WriteString(line + "\n")
 	}
 }
 
