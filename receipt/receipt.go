@@ -232,34 +232,35 @@ func (is *Issuer) predicate(ctx context.Context, r reconciler.ReceiptRequest) (*
 		Approvers: []Approver{}, Rules: rules(v, c.Model), Signature: signatureOf(v, c.Model, c.To),
 		Apply: Apply{Action: string(c.Action), From: c.From, Result: r.Result, Time: r.Time.UTC()},
 	}
-	lk := is.lookup(ctx, inv, rev)
-	if lk.err != "" {
-		p.PullRequestError = lk.err
-	}
-	if lk.pr == nil {
-		return p, nil
-	}
-	pr := lk.pr
-	p.PullRequest = &PullRequest{Number: pr.Number, URL: pr.URL, Title: pr.Title, Author: pr.Author,
-		HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, MergeCommitSHA: pr.MergeCommitSHA, MergedAt: pr.MergedAt.UTC()}
-	counted := map[string]approval.Approval{}
 	tier := ""
 	if m := inv.Model(c.Model); m != nil {
 		tier = m.Card.Risk.Tier
 	}
 	reqs := approval.Requirements(inv.Settings, []approval.Change{{Model: c.Model, Stage: r.Stage, From: c.From, To: c.To, Tier: tier}})
-	if len(reqs) > 0 {
+	if len(reqs) == 1 {
+		eligible := reqs[0].Eligible
+		if eligible == nil {
+			eligible = []string{}
+		}
+		p.Requirement = &Requirement{Min: reqs[0].Min, Eligible: eligible}
+	}
+	lk := is.lookup(ctx, inv, rev)
+	p.PullRequestError = lk.err
+	if lk.pr == nil {
+		return p, nil // a direct push approves nothing: a requirement stays unmet
+	}
+	pr := lk.pr
+	p.PullRequest = &PullRequest{Number: pr.Number, URL: pr.URL, Title: pr.Title, Author: pr.Author,
+		HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, MergeCommitSHA: pr.MergeCommitSHA, MergedAt: pr.MergedAt.UTC()}
+	counted := map[string]approval.Approval{}
+	if len(reqs) == 1 {
+		// The same count as the cairn/approvals status.
 		results, err := approval.Evaluate(ctx, reqs, lk.reviews, pr.Author, pr.HeadSHA, lk.members)
 		if err != nil {
 			p.PullRequestError = oneLine(err.Error())
-		} else if len(results) == 1 {
-			res := results[0]
-			eligible := res.Eligible
-			if eligible == nil {
-				eligible = []string{}
-			}
-			p.Requirement = &Requirement{Min: res.Min, Eligible: eligible, Satisfied: res.Satisfied()}
-			for _, a := range res.Approvals {
+		} else {
+			p.Requirement.Satisfied = results[0].Satisfied()
+			for _, a := range results[0].Approvals {
 				counted[strings.ToLower(a.Login)] = a
 			}
 		}

@@ -157,11 +157,15 @@ func Read(stateDir string, e reconciler.AuditEntry) (*Predicate, error) {
 // #12, no approvals", "direct push: no pull request, no approvers" or
 // "pull request unknown: <why>". An unmet requirement adds "; needs N".
 func (p *Predicate) Summary() string {
+	unmet := ""
+	if r := p.Requirement; r != nil && !r.Satisfied {
+		unmet = fmt.Sprintf("; requirement not met (needs %d)", r.Min)
+	}
 	if p.PullRequest == nil {
 		if p.PullRequestError != "" {
-			return "pull request unknown: " + p.PullRequestError
+			return "pull request unknown: " + p.PullRequestError + unmet
 		}
-		return "direct push: no pull request, no approvers"
+		return "direct push: no pull request, no approvers" + unmet
 	}
 	var who []string
 	for _, a := range p.Approvers {
@@ -177,9 +181,7 @@ func (p *Predicate) Summary() string {
 	} else {
 		out += " approved by " + strings.Join(who, ", ")
 	}
-	if r := p.Requirement; r != nil && !r.Satisfied {
-		out += fmt.Sprintf("; requirement not met (needs %d)", r.Min)
-	}
+	out += unmet
 	if p.PullRequestError != "" {
 		out += "; " + p.PullRequestError
 	}
