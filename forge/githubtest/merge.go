@@ -49,3 +49,18 @@ func (s *Server) commitPulls(w http.ResponseWriter, r *http.Request, sha string)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// OpenPull opens a pull request from branch head into base by author, with
+// headSHA as its head commit, and returns its number.
+func (s *Server) OpenPull(title, head, base, author, headSHA string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	p := &pullState{
+		PullRequest: PullRequest{Number: len(s.pulls) + 1, Title: title, State: "open",
+			Head: head, HeadSHA: headSHA, Base: base, Author: author},
+		id: 5000 + s.nextID, createdAt: now, updatedAt: now,
+	}
+	s.pulls = append(s.pulls, p)
+	return p.Number
+}
