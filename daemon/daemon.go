@@ -65,6 +65,9 @@ type Options struct {
 	// Forge, when set, connects to GitHub so that the drift tick answers
 	// findings with pull requests (remedy.Remediate).
 	Forge func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error)
+	// Receipts, when set, returns the issuer of the approval receipts of
+	// one apply (receipt.New); nil issues none.
+	Receipts func() reconciler.Receipts
 	// HTTPClient fetches https:// artifacts and metrics; nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives the daemon's log; nil discards.
@@ -302,6 +305,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	log.Info("applying")
 	ropts.Deployments = d.deployments(ctx, inv)
+	if d.opts.Receipts != nil {
+		ropts.Receipts = d.opts.Receipts()
+	}
 	res, err := reconciler.Apply(actx, v, ropts)
 	if err == nil || errors.Is(err, reconciler.ErrRefused) || errors.Is(err, reconciler.ErrTargetFailed) {
 		// Apply recorded its audit entries; an I/O error on the state
@@ -317,6 +323,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		for _, tp := range res.Targets {
 			if tp.DeploymentError != "" {
 				log.Warn("github deployment", "target", tp.Target, "error", maskURL(tp.DeploymentError))
+			}
+			if tp.ReceiptError != "" {
+				log.Warn("receipt", "target", tp.Target, "error", maskURL(tp.ReceiptError))
 			}
 		}
 	}

@@ -176,9 +176,11 @@ func (r *applyRun) apply(ctx context.Context) error {
 					res = "not ready: " + werr.Error()
 				}
 			}
-			audit = append(audit, AuditEntry{Time: now, Revision: rev, Target: b.Name, Model: c.Model,
+			e := AuditEntry{Time: now, Revision: rev, Target: b.Name, Model: c.Model,
 				From: c.From, To: c.To, Digest: c.Digest, Signer: r.v.Signer(c.Model, c.To),
-				Approvers: []string{}, Action: string(c.Action), Result: res})
+				Approvers: []string{}, Action: string(c.Action), Result: res}
+			r.issueReceipt(ctx, b, c, &e, &tp)
+			audit = append(audit, e)
 		}
 		r.res.Targets = append(r.res.Targets, tp)
 	}
@@ -235,6 +237,26 @@ func (r *applyRun) beginDeployment(ctx context.Context, b Binding, desired []tar
 		return nil
 	}
 	return end
+}
+
+// issueReceipt asks opts.Receipts, when set, for the receipt of change c
+// to b, and records it in the audit entry e; a failure is tp's
+// ReceiptError (the first one of the target).
+func (r *applyRun) issueReceipt(ctx context.Context, b Binding, c targets.Change, e *AuditEntry, tp *TargetPlan) {
+	if r.opts.Receipts == nil || !receiptable(c) {
+		return
+	}
+	is, err := r.opts.Receipts.Issue(ctx, ReceiptRequest{Verdict: r.v, Target: b.Name, Stage: b.Stage, Change: c, Result: e.Result, Time: e.Time})
+	if err != nil {
+		if tp.ReceiptError == "" {
+			tp.ReceiptError = oneLine(c.Model + ": " + err.Error())
+		}
+		return
+	}
+	e.Receipt = is.Path
+	if is.Approvers != nil {
+		e.Approvers = is.Approvers
+	}
 }
 
 // recordRefusal records the attempt on every drivable target and one audit

@@ -128,6 +128,9 @@ type TargetPlan struct {
 	// DeploymentError is why the apply could not be recorded through
 	// Options.Deployments (one line); the apply itself is not affected.
 	DeploymentError string `json:"deploymentError,omitempty"`
+	// ReceiptError is why a change's receipt could not be issued through
+	// Options.Receipts (one line, the first); the apply is not affected.
+	ReceiptError string `json:"receiptError,omitempty"`
 }
 
 // String returns the target's plan as Plan.Text prints it, unchanged

@@ -71,6 +71,10 @@ type Options struct {
 	// target (GitHubDeployments records them on GitHub); its failures are
 	// reported per target and never stop or undo an apply.
 	Deployments Deployments
+	// Receipts, when set, issues a signed receipt of every model a target
+	// gets (package receipt); its failures are reported per target and
+	// never stop or undo an apply.
+	Receipts Receipts
 	// Progress, when set, wraps each artifact stream that Apply copies to
 	// a target, given a label and the size (-1 when unknown), to show
 	// progress; it returns the reader to use.

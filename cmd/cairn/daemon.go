@@ -18,6 +18,8 @@ import (
 	"github.com/cairnops/cairn/daemon"
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/receipt"
+	"github.com/cairnops/cairn/reconciler"
 )
 
 // shutdownTimeout bounds how long open HTTP requests may finish after SIGTERM.
@@ -26,6 +28,7 @@ const shutdownTimeout = 10 * time.Second
 type daemonOptions struct {
 	*globalOptions
 	signatureOptions
+	receiptKeyOptions
 	prs               driftPRsOptions // --open-prs, --prometheus-url, GitHub connection: drift_prs.go
 	repo              string
 	branch            string
@@ -75,6 +78,7 @@ at /. SIGTERM finishes the apply in hand and exits 0.`,
 	fs.StringVar(&opts.webhookSecretFile, "webhook-secret-file", "", "verify GitHub webhooks with the secret in `FILE` (without it every webhook is refused)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	opts.signatureOptions.AddFlags(fs)
+	opts.receiptKeyOptions.AddFlags(fs)
 	opts.prs.AddFlags(fs)
 	return cmd
 }
@@ -132,6 +136,24 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {
 			return opts.prs.githubClient(ctx, inv, opts.stderr)
+		}
+	}
+	signer, err := receiptSigner(ctx, opts.receiptKey, trustSrc)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
+		conn, err := opts.prs.conn()
+		if err != nil {
+			return err
+		}
+		dopts.Receipts = func() reconciler.Receipts {
+			is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, GitHub: conn.client})
+			if err != nil {
+				logger.Error("receipts", "error", err.Error())
+				return nil
+			}
+			return is
 		}
 	}
 	d, err := daemon.New(dopts)
