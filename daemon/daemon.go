@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/gate"
@@ -70,6 +71,9 @@ type Options struct {
 	Receipts func() reconciler.Receipts
 	// HTTPClient fetches https:// artifacts and metrics; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Kube loads the cluster credentials of kserve targets
+	// (reconciler.Options.Kube); nil skips kserve targets.
+	Kube func(context string) (*rest.Config, error)
 	// Logger receives the daemon's log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -166,6 +170,7 @@ func (d *Daemon) reconcilerOptions() reconciler.Options {
 		StateDir:   d.opts.StateDir,
 		HTTPClient: d.opts.HTTPClient,
 		Now:        d.opts.Now,
+		Kube:       d.opts.Kube,
 	}
 }
 

@@ -38,6 +38,7 @@ type daemonOptions struct {
 	driftInterval     time.Duration
 	webhookSecretFile string
 	logFormat         string
+	kubeconfig        string
 }
 
 func newDaemonCmd(g *globalOptions, runF func(context.Context, *daemonOptions) error) *cobra.Command {
@@ -77,6 +78,7 @@ at /. SIGTERM finishes the apply in hand and exits 0.`,
 	fs.DurationVar(&opts.driftInterval, "drift-interval", 5*time.Minute, "observe targets and monitors every `DURATION`")
 	fs.StringVar(&opts.webhookSecretFile, "webhook-secret-file", "", "verify GitHub webhooks with the secret in `FILE` (without it every webhook is refused)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "reach kserve targets with the kubeconfig `FILE` (default $KUBECONFIG, ~/.kube/config, or the in-cluster service account); never a file of the repository")
 	opts.signatureOptions.AddFlags(fs)
 	opts.receiptKeyOptions.AddFlags(fs)
 	opts.prs.AddFlags(fs)
@@ -126,12 +128,16 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	kube, err := kubeCredentials(trustSrc, opts.kubeconfig)
+	if err != nil {
+		return err
+	}
 	dopts := daemon.Options{
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
 		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
-		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)},
+		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)}, Kube: kube,
 	}
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {

@@ -116,26 +116,28 @@ func (t *Target) list(ctx context.Context) (*live, error) {
 	return out, nil
 }
 
-// apiError turns an API error into one line that says what to do.
+// apiError turns an API error into one line that says what to do. what
+// is the call, "list InferenceServices" or "apply kserve NS/NAME".
 func (t *Target) apiError(what string, err error) error {
-	ns := t.namespace
-	switch {
-	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("%s in namespace %s: the API server refused the credentials (401 Unauthorized): check --kubeconfig or KUBECONFIG", what, ns)
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s in namespace %s: forbidden by RBAC: %s", what, ns, statusMessage(err))
-	case apierrors.IsNotFound(err) && strings.Contains(what, "list"):
-		return fmt.Errorf("%s in namespace %s: the API server does not serve %s: install KServe's InferenceService CRD", what, ns, Resource.GroupVersion())
+	if !strings.Contains(what, t.namespace+"/") {
+		what += " in namespace " + t.namespace
 	}
 	var se apierrors.APIStatus
-	if errors.As(err, &se) {
-		return fmt.Errorf("%s in namespace %s: %s", what, ns, statusMessage(err))
-	}
 	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s in namespace %s: cannot reach the API server at %s: %v", what, ns, redactURL(ue.URL), ue.Err)
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%s: the API server refused the credentials (401 Unauthorized): check --kubeconfig or KUBECONFIG", what)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s: forbidden by RBAC: %s", what, statusMessage(err))
+	case apierrors.IsNotFound(err) && !strings.HasPrefix(what, "delete") && !strings.HasPrefix(what, "get"):
+		// A list or an apply finds no resource only when the type is not served.
+		return fmt.Errorf("%s: the API server does not serve %s: install KServe's InferenceService CRD", what, Resource.GroupVersion())
+	case errors.As(err, &se):
+		return fmt.Errorf("%s: %s", what, statusMessage(err))
+	case errors.As(err, &ue):
+		return fmt.Errorf("%s: cannot reach the API server at %s: %v", what, redactURL(ue.URL), ue.Err)
 	}
-	return fmt.Errorf("%s in namespace %s: %w", what, ns, err)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // statusMessage is the API server's message, on one line.
