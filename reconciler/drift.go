@@ -22,12 +22,12 @@ const (
 
 // Finding is one difference between a target and the inventory.
 type Finding struct {
-	Kind    string `json:"kind"`
-	Target  string `json:"target"`
-	Model   string `json:"model"`
-	Want    string `json:"want,omitempty"` // version in git; empty for an extra model
-	Got     string `json:"got,omitempty"`  // version deployed; empty for a missing model
-	File    string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	Model  string `json:"model"`
+	Want   string `json:"want,omitempty"` // version in git; empty for an extra model
+	Got    string `json:"got,omitempty"`  // version deployed; empty for a missing model
+	File   string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
 	// Object is the cluster object, "kserve NAMESPACE/NAME", on cluster targets.
 	Object string `json:"object,omitempty"`
 	// Field is the changed field, its values and who changed it, where the
