@@ -52,6 +52,12 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"expand":           cmdExpand,
 
 	"prometheus-start": cmdPrometheusStart,
+
+	"kube-start":     cmdKubeStart,
+	"kube-patch":     cmdKubePatch,
+	"kube-status":    cmdKubeStatus,
+	"kube-get":       cmdKubeGet,
+	"artifact-serve": cmdArtifactServe,
 }
 
 type scriptTKey struct{}
