@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/gate"
@@ -67,8 +68,14 @@ type Options struct {
 	// Forge, when set, connects to GitHub so that the drift tick answers
 	// findings with pull requests (remedy.Remediate).
 	Forge func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error)
+	// Receipts, when set, returns the issuer of the approval receipts of
+	// one apply (receipt.New); nil issues none.
+	Receipts func() reconciler.Receipts
 	// HTTPClient fetches https:// artifacts and metrics; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Kube loads the cluster credentials of kserve targets
+	// (reconciler.Options.Kube); nil skips kserve targets.
+	Kube func(context string) (*rest.Config, error)
 	// Logger receives the daemon's log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -195,6 +202,7 @@ func (d *Daemon) reconcilerOptions() reconciler.Options {
 		Audit:      d.opts.Audit,
 		HTTPClient: d.opts.HTTPClient,
 		Now:        d.opts.Now,
+		Kube:       d.opts.Kube,
 	}
 }
 
@@ -358,6 +366,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	log.Info("applying")
 	ropts.Deployments = d.deployments(ctx, inv)
+	if d.opts.Receipts != nil {
+		ropts.Receipts = d.opts.Receipts()
+	}
 	res, err := reconciler.Apply(actx, v, ropts)
 	if err == nil || errors.Is(err, reconciler.ErrRefused) || errors.Is(err, reconciler.ErrTargetFailed) {
 		// Apply recorded its audit entries; an I/O error on the state
@@ -374,6 +385,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		for _, tp := range res.Targets {
 			if tp.DeploymentError != "" {
 				log.Warn("github deployment", "target", tp.Target, "error", maskURL(tp.DeploymentError))
+			}
+			if tp.ReceiptError != "" {
+				log.Warn("receipt", "target", tp.Target, "error", maskURL(tp.ReceiptError))
 			}
 		}
 	}

@@ -22,20 +22,29 @@ const (
 
 // Finding is one difference between a target and the inventory.
 type Finding struct {
-	Kind    string `json:"kind"`
-	Target  string `json:"target"`
-	Model   string `json:"model"`
-	Want    string `json:"want,omitempty"` // version in git; empty for an extra model
-	Got     string `json:"got,omitempty"`  // version deployed; empty for a missing model
-	File    string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
-	Message string `json:"message"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	Model  string `json:"model"`
+	Want   string `json:"want,omitempty"` // version in git; empty for an extra model
+	Got    string `json:"got,omitempty"`  // version deployed; empty for a missing model
+	File   string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
+	// Object is the cluster object, "kserve NAMESPACE/NAME", on cluster targets.
+	Object string `json:"object,omitempty"`
+	// Field is the changed field, its values and who changed it, where the
+	// target can tell (kserve).
+	Field   *targets.FieldDrift `json:"field,omitempty"`
+	Message string              `json:"message"`
 	// Healed is true when `drift --heal` re-applied the target without error.
 	Healed bool `json:"healed,omitempty"`
 }
 
-// String returns "<kind> <target>/<model>: <message>", with " (healed)" after a heal.
+// String returns "<kind> <target>/<model>: <message>", with the cluster
+// object in brackets where there is one, and " (healed)" after a heal.
 func (f Finding) String() string {
 	s := fmt.Sprintf("%s %s/%s: %s", f.Kind, f.Target, f.Model, f.Message)
+	if f.Object != "" {
+		s = fmt.Sprintf("%s %s/%s (%s): %s", f.Kind, f.Target, f.Model, f.Object, f.Message)
+	}
 	if f.Healed {
 		s += " (healed)"
 	}
@@ -72,15 +81,16 @@ func Drift(ctx context.Context, v *gate.Verdict, opts Options, heal bool) (*Drif
 			setKey(&rep.Skipped, b.Name, b.Skip)
 			continue
 		}
-		obs, err := b.Driver.Observe(ctx)
+		desired := Desired(inv, b.Stage)
+		obs, err := b.Driver.Observe(ctx, desired)
 		if err != nil {
 			setKey(&rep.Errors, b.Name, err.Error())
 			continue
 		}
-		fs := compare(b.Name, Desired(inv, b.Stage), obs)
+		fs := compare(b.Name, desired, obs)
 		if len(fs) > 0 && heal && b.OnDrift == "heal" {
 			o := opts
-			o.Target = b.Name
+			o.Target, o.heal = b.Name, true
 			res, err := Apply(ctx, v, o)
 			if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrTargetFailed) {
 				return nil, err
@@ -149,6 +159,10 @@ func compare(tname string, desired []targets.Model, obs []targets.Deployed) []Fi
 		case len(o.Corrupt) == 0 && o.Digest != "" && o.Digest != m.Artifact.Digest:
 			out = append(out, Finding{Kind: KindArtifactCorrupt, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
 				Message: fmt.Sprintf("%s is deployed with digest %s, want %s", m.Version, o.Digest, m.Artifact.Digest)})
+		}
+		for _, fd := range o.Fields {
+			out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
+				Object: o.Object, Field: &fd, Message: fd.String()})
 		}
 		for _, f := range o.Corrupt {
 			out = append(out, corrupt(tname, m.Version, o, f))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnops/cairn/internal/atomicfile"
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/targets"
 )
 
 // StatesFile is the file in the state directory that records, per target,
@@ -35,7 +36,8 @@ type TargetState struct {
 }
 
 // AuditEntry is one line of audit.jsonl: one change to one target, or one
-// refused attempt (Action "refused", no Model).
+// refused attempt (Action "refused", no Model). Approvers are the logins
+// whose approvals of the revision's pull request count (from its receipt).
 type AuditEntry struct {
 	Time      time.Time `json:"time"`
 	Revision  string    `json:"revision"`
@@ -48,6 +50,9 @@ type AuditEntry struct {
 	Signer    string    `json:"signer,omitempty"`
 	Approvers []string  `json:"approvers"`
 	Result    string    `json:"result"`
+	// Receipt is the change's signed receipt, relative to the state
+	// directory (receipts/...), when one was issued.
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // States returns the target states recorded in dir; an empty map when none were.
@@ -160,10 +165,10 @@ func Audit(dir string) ([]AuditEntry, error) {
 }
 
 // AppliedReader is a Target that records the revision of its last completed
-// apply itself — a local target in <path>/.cairn/state.json, a kserve
-// target in its objects' annotations — so that a replica whose state
-// directory is new (a leader after a failover) reads it back instead of
-// applying that revision again.
+// apply itself — a local target in <path>/.cairn/state.json — so that a
+// replica whose state directory is new (a leader after a failover) reads
+// it back instead of applying that revision again (see ReadBack for the
+// targets that do not).
 type AppliedReader interface {
 	// LastAppliedRevision returns the revision of the last apply that
 	// completed on the target; empty when there was none.
@@ -174,11 +179,14 @@ type AppliedReader interface {
 // back from the target.
 const ReadBackResult = "applied (read back from the target)"
 
-// ReadBack records in <StateDir>/targets.json the last applied revision of
-// every drivable target of inv that reads it back (AppliedReader) and
-// records another one than the state directory: the target is what tells
-// what it serves. It returns the names of the targets updated; the error
-// is a target that cannot be read or I/O on the state directory.
+// ReadBack records in <StateDir>/targets.json what every drivable target of
+// inv applied, as the target itself tells, where the state directory says
+// otherwise: the target is what knows what it serves. A target that
+// records its last applied revision (AppliedReader) tells that revision;
+// any other target (kserve, whose objects carry the revision that last
+// wrote each of them) tells inv's revision when its plan for it changes
+// nothing. It returns the names of the targets updated; the error is a
+// target that cannot be read or I/O on the state directory.
 func ReadBack(ctx context.Context, inv *inventory.Inventory, opts Options) ([]string, error) {
 	bs, err := Bindings(inv, opts)
 	if err != nil {
@@ -190,15 +198,14 @@ func ReadBack(ctx context.Context, inv *inventory.Inventory, opts Options) ([]st
 	}
 	var updated []string
 	for _, b := range bs {
-		r, ok := b.Driver.(AppliedReader)
-		if b.Driver == nil || !ok {
+		if b.Driver == nil {
 			continue
 		}
-		rev, err := r.LastAppliedRevision(ctx)
+		ts := st[b.Name]
+		rev, err := appliedRevision(ctx, inv, b, ts)
 		if err != nil {
 			return updated, fmt.Errorf("reading back target %s: %w", b.Name, err)
 		}
-		ts := st[b.Name]
 		if rev == "" || rev == ts.LastAppliedRevision {
 			continue
 		}
@@ -213,4 +220,25 @@ func ReadBack(ctx context.Context, inv *inventory.Inventory, opts Options) ([]st
 		return nil, nil
 	}
 	return updated, writeStates(opts.StateDir, st)
+}
+
+// appliedRevision is what b tells it applied last; empty when it cannot say.
+func appliedRevision(ctx context.Context, inv *inventory.Inventory, b Binding, ts TargetState) (string, error) {
+	if r, ok := b.Driver.(AppliedReader); ok {
+		return r.LastAppliedRevision(ctx)
+	}
+	rev := inv.Source.Revision
+	if rev == inventory.Worktree || rev == ts.LastAppliedRevision {
+		return "", nil
+	}
+	cs, err := b.Driver.Plan(ctx, Desired(inv, b.Stage))
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		if c.Action != targets.Unchanged {
+			return "", nil
+		}
+	}
+	return rev, nil
 }

@@ -5,6 +5,7 @@ package targets
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -34,6 +35,20 @@ type Model struct {
 	Name     string   `json:"name"`
 	Version  string   `json:"version"`
 	Artifact Artifact `json:"artifact"`
+	// Serving is how a serving platform (kserve) runs the version; drivers
+	// that only copy bytes ignore it.
+	Serving Serving `json:"serving,omitzero"`
+}
+
+// Serving is how a serving platform runs one version: the model format
+// (the version's serving.format, else the card's framework), the runtime
+// and protocol where the version names them, and its resources.
+type Serving struct {
+	Format          string            `json:"format,omitempty"`
+	Runtime         string            `json:"runtime,omitempty"`
+	ProtocolVersion string            `json:"protocolVersion,omitempty"`
+	Requests        map[string]string `json:"requests,omitempty"`
+	Limits          map[string]string `json:"limits,omitempty"`
 }
 
 // Deployed is the observed state of one model on a target.
@@ -43,6 +58,56 @@ type Deployed struct {
 	Digest  string `json:"digest,omitempty"`
 	// Corrupt lists files whose bytes no longer hash to the recorded digest.
 	Corrupt []string `json:"corrupt,omitempty"`
+	// Revision is the git revision that deployed Version, where the target
+	// records it per model (kserve).
+	Revision string `json:"revision,omitempty"`
+	// Object names the object that serves the model on a cluster target,
+	// "kserve NAMESPACE/NAME".
+	Object string `json:"object,omitempty"`
+	// Fields are the values Cairn set that someone else changed, when the
+	// target can tell (kserve).
+	Fields []FieldDrift `json:"fields,omitempty"`
+	// Status is the serving platform's view of the model, when it has one.
+	Status *Status `json:"status,omitempty"`
+}
+
+// FieldDrift is one field Cairn set whose live value differs: the field's
+// path, the desired and live values as JSON, and who changed it last, as
+// the object's managedFields tell.
+type FieldDrift struct {
+	Path      string `json:"path"`
+	Want      string `json:"want"`
+	Got       string `json:"got"`
+	Manager   string `json:"manager,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	Time      string `json:"time,omitempty"`
+	// Conflict is the API server's own word on the conflict, from a
+	// dry-run apply without force.
+	Conflict string `json:"conflict,omitempty"`
+}
+
+// String returns "PATH is GOT, want WANT (changed by MANAGER, OPERATION, TIME)".
+func (f FieldDrift) String() string {
+	s := fmt.Sprintf("%s is %s, want %s", f.Path, f.Got, f.Want)
+	if f.Manager != "" {
+		s += " (changed by " + f.Manager
+		if f.Operation != "" {
+			s += ", " + f.Operation
+		}
+		if f.Time != "" {
+			s += ", " + f.Time
+		}
+		s += ")"
+	}
+	return s
+}
+
+// Status is whether the serving platform serves a model, and where.
+type Status struct {
+	Ready bool `json:"ready"`
+	// Reason says why it is not ready, one line.
+	Reason string `json:"reason,omitempty"`
+	URL    string `json:"url,omitempty"`
 }
 
 // Change is one entry of a change set.
@@ -52,6 +117,8 @@ type Change struct {
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Digest string `json:"digest,omitempty"`
+	// Object names the cluster object the change writes, "kserve NAMESPACE/NAME".
+	Object string `json:"object,omitempty"`
 }
 
 // Opener opens an artifact's bytes by URI. The caller resolves file:// URIs

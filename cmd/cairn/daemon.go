@@ -20,10 +20,10 @@ import (
 
 	"github.com/cairnops/cairn/daemon"
 	"github.com/cairnops/cairn/forge"
-	"github.com/cairnops/cairn/gate"
-	"github.com/cairnops/cairn/internal/kubeconfig"
 	"github.com/cairnops/cairn/internal/kubeevents"
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/receipt"
+	"github.com/cairnops/cairn/reconciler"
 )
 
 // shutdownTimeout bounds how long open HTTP requests may finish after SIGTERM.
@@ -32,6 +32,7 @@ const shutdownTimeout = 10 * time.Second
 type daemonOptions struct {
 	*globalOptions
 	signatureOptions
+	receiptKeyOptions
 	prs               driftPRsOptions // --open-prs, --prometheus-url, GitHub connection: drift_prs.go
 	repo              string
 	branch            string
@@ -100,13 +101,14 @@ releases the lease so that another replica takes over at once.`,
 	fs.StringVar(&opts.webhookSecretFile, "webhook-secret-file", "", "verify GitHub webhooks with the secret in `FILE` (without it every webhook is refused)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&opts.targetRoot, "target-root", "", "resolve local target paths under `DIR` (default <state-dir>/targets)")
-	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "reach Kubernetes with the kubeconfig `FILE` (default KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "reach kserve targets and the leader election's Lease with the kubeconfig `FILE` (default $KUBECONFIG, ~/.kube/config, or the in-cluster service account); never a file of the repository")
 	fs.BoolVar(&opts.leaderElect, "leader-elect", false, "work only while holding the Lease \"cairn\" (several replicas, one leader)")
 	fs.StringVar(&opts.leaseNamespace, "leader-election-namespace", "", "the Lease's `NAMESPACE` (default: the pod's own)")
 	fs.DurationVar(&opts.leaseDuration, "leader-election-lease-duration", daemon.DefaultLeaseDuration, "followers take the lease this `DURATION` after the leader's last renewal")
 	fs.DurationVar(&opts.renewDeadline, "leader-election-renew-deadline", daemon.DefaultRenewDeadline, "the leader stops leading when it could not renew for this `DURATION`")
 	fs.DurationVar(&opts.retryPeriod, "leader-election-retry-period", daemon.DefaultRetryPeriod, "replicas try to take or renew the lease every `DURATION`")
 	opts.signatureOptions.AddFlags(fs)
+	opts.receiptKeyOptions.AddFlags(fs)
 	opts.prs.AddFlags(fs)
 	return cmd
 }
@@ -154,28 +156,49 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	le, events, err := opts.cluster(trustSrc, logger)
+	kube, err := kubeCredentials(trustSrc, opts.kubeconfig)
 	if err != nil {
 		return err
 	}
-	if events != nil {
-		defer events.Stop()
+	le, err := opts.leaderElection(kube, logger)
+	if err != nil {
+		return err
 	}
+	// Applies, heals and refusals on kserve targets become Events in the
+	// targets' clusters.
+	events := kubeevents.New(kube)
+	defer events.Stop()
 	dopts := daemon.Options{
 		TargetRoot: opts.targetRoot, Audit: opts.stdout, LeaderElection: le,
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
 		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
-		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)},
+		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)}, Kube: kube,
 	}
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {
 			return opts.prs.githubClient(ctx, inv, opts.stderr)
 		}
 	}
-	if events != nil {
-		dopts.Events = events
+	dopts.Events = events
+	signer, err := receiptSigner(ctx, opts.receiptKey, trustSrc)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
+		conn, err := opts.prs.conn()
+		if err != nil {
+			return err
+		}
+		dopts.Receipts = func() reconciler.Receipts {
+			is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, GitHub: conn.client})
+			if err != nil {
+				logger.Error("receipts", "error", err.Error())
+				return nil
+			}
+			return is
+		}
 	}
 	d, err := daemon.New(dopts)
 	if err != nil {
@@ -218,50 +241,33 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	}
 }
 
-// cluster returns the leader election of --leader-elect and the recorder
-// of Kubernetes Events, when a cluster is to be reached: with
-// --leader-elect or --kubeconfig. A kubeconfig inside the repository under
-// review is refused, as trust roots are: a pull request could bring its own.
-func (opts *daemonOptions) cluster(repo *inventory.Source, logger *slog.Logger) (*daemon.LeaderElection, *kubeevents.Recorder, error) {
-	if !opts.leaderElect && opts.kubeconfig == "" {
-		return nil, nil, nil
+// leaderElection returns the leader election of --leader-elect, nil
+// without it; kube loads the cluster credentials (kubeCredentials).
+func (opts *daemonOptions) leaderElection(kube func(string) (*rest.Config, error), logger *slog.Logger) (*daemon.LeaderElection, error) {
+	if !opts.leaderElect {
+		return nil, nil
 	}
-	for _, f := range kubeconfig.Files(opts.kubeconfig) {
-		in, err := gate.Inside(repo, f)
-		if err != nil {
-			return nil, nil, usageError(fmt.Errorf("kubeconfig %s: %w", f, err))
-		}
-		if in {
-			return nil, nil, usageError(fmt.Errorf("kubeconfig %s is inside the repository under review: keep cluster credentials outside it", f))
-		}
+	cfg, err := kube("")
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--leader-elect: %w", err))
 	}
 	// client-go's own log lines (leader election) go to the daemon's log.
 	klog.SetSlogLogger(logger)
-	events := kubeevents.New(func(kubeContext string) (*rest.Config, error) {
-		return kubeconfig.Load(opts.kubeconfig, kubeContext)
-	})
-	if !opts.leaderElect {
-		return nil, events, nil
-	}
-	cfg, err := kubeconfig.Load(opts.kubeconfig, "")
-	if err != nil {
-		return nil, nil, usageError(fmt.Errorf("--leader-elect: %w", err))
-	}
 	ns := opts.leaseNamespace
 	if ns == "" {
 		b, err := os.ReadFile(serviceAccountNamespace)
 		if ns = strings.TrimSpace(string(b)); err != nil || ns == "" {
-			return nil, nil, usageError(errors.New("--leader-elect: not in a pod (no " + serviceAccountNamespace + "): pass --leader-election-namespace"))
+			return nil, usageError(errors.New("--leader-elect: not in a pod (no " + serviceAccountNamespace + "): pass --leader-election-namespace"))
 		}
 	}
 	identity := os.Getenv("POD_NAME")
 	if identity == "" {
 		host, err := os.Hostname()
 		if err != nil {
-			return nil, nil, usageError(fmt.Errorf("--leader-elect: %w", err))
+			return nil, usageError(fmt.Errorf("--leader-elect: %w", err))
 		}
 		identity = host + "_" + strconv.Itoa(os.Getpid())
 	}
 	return &daemon.LeaderElection{Config: cfg, Namespace: ns, Identity: identity,
-		LeaseDuration: opts.leaseDuration, RenewDeadline: opts.renewDeadline, RetryPeriod: opts.retryPeriod}, events, nil
+		LeaseDuration: opts.leaseDuration, RenewDeadline: opts.renewDeadline, RetryPeriod: opts.retryPeriod}, nil
 }

@@ -92,6 +92,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newKeygenCmd(g, nil),
 		newSignCmd(g, nil),
 		newVerifyCmd(g, nil),
+		newReceiptsCmd(g, nil),
 		newDaemonCmd(g, nil),
 		newVersionCmd(g),
 	)

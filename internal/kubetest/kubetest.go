@@ -350,8 +350,11 @@ func (c *Cluster) DeleteCRD(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
+		// Gone, and no longer served: the resource handler lags the CRD.
 		if _, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return nil
+			if _, err := dyn.Resource(InferenceServices).Namespace("default").List(ctx, metav1.ListOptions{}); apierrors.IsNotFound(err) {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
