@@ -29,6 +29,7 @@ import (
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/gate"
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/monitor"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/remedy"
 	"github.com/cairnops/cairn/signing"
@@ -511,9 +512,7 @@ func (d *Daemon) driftTick(ctx context.Context) {
 	if err != nil {
 		d.log.Error("monitors", "error", err.Error())
 	}
-	for _, f := range mons {
-		d.log.Warn("monitor finding", "kind", f.Kind, "model", f.Model, "monitor", f.Monitor, "message", f.Message)
-	}
+	d.logMonitors(mons)
 	var outs []remedy.Outcome
 	if d.opts.Forge != nil && inv.Source.Repo != nil {
 		outs = d.remediate(ctx, inv, rep, mons)
@@ -559,4 +558,47 @@ func (d *Daemon) remediate(ctx context.Context, inv *inventory.Inventory, rep *r
 		d.log.Info("pull request", "branch", o.Branch, "action", o.Action, "number", o.Number)
 	}
 	return outs
+}
+
+// logMonitors logs the monitor findings of a drift run: one line per
+// finding, except that the monitors of a metric source that could not be
+// reached at all make one line per source, not one per monitor.
+func (d *Daemon) logMonitors(mons []remedy.Finding) {
+	type down struct {
+		monitors int
+		err      string
+	}
+	unreachable := map[string]*down{}
+	var sources []string
+	for _, f := range mons {
+		if src, cause, ok := unreachableSource(f); ok {
+			u := unreachable[src]
+			if u == nil {
+				u = &down{err: cause.Error()}
+				unreachable[src] = u
+				sources = append(sources, src)
+			}
+			u.monitors++
+			continue
+		}
+		d.log.Warn("monitor finding", "kind", f.Kind, "model", f.Model, "monitor", f.Monitor, "message", f.Message)
+	}
+	for _, src := range sources {
+		u := unreachable[src]
+		d.log.Warn("metric source unreachable", "source", src, "monitors", u.monitors, "error", maskURL(u.err))
+	}
+}
+
+// unreachableSource returns the source of a monitor-error whose source did
+// not answer (a transport error, not an error answer or no data) and why.
+func unreachableSource(f remedy.Finding) (string, error, bool) {
+	var se *monitor.SourceError
+	if f.Kind != remedy.KindMonitorError || !errors.As(f.Err, &se) {
+		return "", nil, false
+	}
+	var api *monitor.APIError
+	if errors.As(se.Err, &api) || errors.Is(se.Err, monitor.ErrNoData) {
+		return "", nil, false
+	}
+	return se.Source, se.Err, true
 }

@@ -76,7 +76,7 @@ func TestKServeFailoverAndEvents(t *testing.T) {
 	}
 	remote := gittest.NewRemote(t)
 	rev1 := remote.Seed(t, "main", map[string]string{
-		"inventory.cue": fmt.Sprintf("package inventory\n\nsigning: required: []\ntargets: prod: {stage: \"production\", kind: \"kserve\", namespace: %q}\n", ns),
+		"inventory.cue":                   fmt.Sprintf("package inventory\n\nsigning: required: []\ntargets: prod: {stage: \"production\", kind: \"kserve\", namespace: %q}\n", ns),
 		"models/fraud-detector/model.cue": card("1.0.0"),
 	}, "fraud-detector 1.0.0 in production")
 

@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -154,4 +156,44 @@ func TestStandingBreachOnePullRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(page), "<td>"+pending.DecideAt.UTC().Format(time.RFC3339)+"</td>")
 	t.Logf("29 ticks with nothing new: %d requests, %d list calls, %d writes", len(later), lists, writes)
+}
+
+// TestUnreachableSourceOneLine: when the metric source cannot be reached,
+// a drift run logs one line for the source, not one per monitor.
+func TestUnreachableSourceOneLine(t *testing.T) {
+	remote := gittest.NewRemote(t)
+	first := remote.Seed(t, "main", quickstartFiles(t), "quick start")
+	var logs syncLog
+	r := start(t, Options{Repo: remote.URL, StateDir: t.TempDir(), Interval: time.Hour, DriftInterval: time.Hour,
+		PrometheusURL: "http://127.0.0.1:1", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r.waitStatus(t, "the first revision applied", func(s Status) bool { return s.AppliedRevision == first })
+	r.d.driftTick(context.Background())
+	errs := 0
+	for _, f := range r.status(t).Findings {
+		if f.Kind == remedy.KindMonitorError {
+			errs++
+		}
+	}
+	require.Greater(t, errs, 1, "the quick start has several monitors")
+	out := logs.String()
+	assert.Equal(t, 1, strings.Count(out, `msg="metric source unreachable" source=default monitors=`+strconv.Itoa(errs)+" "), out)
+	assert.NotContains(t, out, "kind=monitor-error")
+}
+
+// syncLog is a log sink safe for the daemon's goroutines.
+type syncLog struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

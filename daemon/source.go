@@ -12,9 +12,13 @@ import (
 	"strings"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/inventory"
@@ -49,6 +53,17 @@ func newSource(opts Options) (source, error) {
 	return &remoteSource{url: opts.Repo, branch: opts.Branch, dir: filepath.Join(opts.StateDir, "repo")}, nil
 }
 
+// Bounds of the clone's memory and disk, for a daemon that runs for months.
+const (
+	// objectCache bounds go-git's cache of decoded objects (its default is
+	// 96 MiB per repository).
+	objectCache = 8 * cache.MiByte
+	// maxPacks is how many packfiles the clone may hold before they are
+	// merged into one: every fetch adds one, and go-git keeps the index of
+	// each in memory.
+	maxPacks = 16
+)
+
 // remoteSource is a bare clone in <state dir>/repo, fetched on demand. The
 // inventory is read from the branch tip's objects: there is no work tree.
 type remoteSource struct {
@@ -60,11 +75,16 @@ func (r *remoteSource) tracking() plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", r.branch)
 }
 
+// storage returns the clone's object storage with a bounded object cache.
+func (r *remoteSource) storage() *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(r.dir), cache.NewObjectLRU(objectCache), filesystem.Options{})
+}
+
 func (r *remoteSource) start(ctx context.Context, log *slog.Logger) error {
-	repo, err := git.PlainOpen(r.dir)
+	repo, err := git.Open(r.storage(), nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		log.Info("cloning", "repo", maskURL(r.url), "dir", r.dir)
-		repo, err = git.PlainCloneContext(ctx, r.dir, true, &git.CloneOptions{
+		repo, err = git.CloneContext(ctx, r.storage(), nil, &git.CloneOptions{
 			URL: r.url, ReferenceName: plumbing.NewBranchReferenceName(r.branch),
 			SingleBranch: true, Tags: git.NoTags,
 		})
@@ -92,11 +112,42 @@ func (r *remoteSource) latest(ctx context.Context) (*inventory.Source, error) {
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, errors.New(maskURL(err.Error()))
 	}
+	if err == nil {
+		if err := r.compact(); err != nil {
+			return nil, err
+		}
+	}
 	ref, err := r.repo.Reference(r.tracking(), true)
 	if err != nil {
 		return nil, fmt.Errorf("branch %s: %w", r.branch, err)
 	}
 	return inventory.OpenCommit(ctx, r.repo, r.dir, ref.Hash().String())
+}
+
+// compact merges the clone's packfiles into one once there are more than
+// maxPacks, and opens the clone again, so that the in-memory indexes of
+// the packs it replaced are dropped with the old storage. Revisions read
+// before keep the old storage: the objects they hold stay readable from
+// the open files, and any other read of an old pack fails once, with an
+// error, rather than reading a torn object.
+func (r *remoteSource) compact() error {
+	pos, ok := r.repo.Storer.(storer.PackedObjectStorer)
+	if !ok {
+		return nil
+	}
+	packs, err := pos.ObjectPacks()
+	if err != nil || len(packs) <= maxPacks {
+		return err
+	}
+	if err := r.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+		return fmt.Errorf("repacking %s: %w", r.dir, err)
+	}
+	repo, err := git.Open(r.storage(), nil)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", r.dir, err)
+	}
+	r.repo = repo
+	return nil
 }
 
 func (r *remoteSource) events() <-chan struct{} { return nil }
