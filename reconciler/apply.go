@@ -75,8 +75,9 @@ type applyRun struct {
 // (gate.Verdict.Allow). A refused revision touches no target and returns an
 // error wrapping ErrRefused; targets that fail return an error wrapping
 // ErrTargetFailed after the others were applied. Every attempt is recorded
-// in <StateDir>/targets.json and every change in <StateDir>/audit.jsonl.
-// Other errors are I/O on the state directory or ErrUnknownTarget. The
+// in <StateDir>/targets.json and every change in <StateDir>/audit.jsonl,
+// each target's before the next target is applied. Other errors are I/O on
+// the state directory (no further target is touched) or ErrUnknownTarget. The
 // Result is returned whenever it is not nil.
 func Apply(ctx context.Context, v *gate.Verdict, opts Options) (*Result, error) {
 	if v == nil || v.Inventory == nil {
@@ -183,11 +184,18 @@ func (r *applyRun) apply(ctx context.Context) error {
 			audit = append(audit, e)
 		}
 		r.res.Targets = append(r.res.Targets, tp)
+		// Recorded before the next target is touched: a process killed
+		// later loses none of this target's lines, and a state directory
+		// that cannot be written stops the changes it could not record.
+		if err := writeStates(r.opts.StateDir, st); err != nil {
+			return err
+		}
+		if err := AppendAudit(r.opts.StateDir, r.opts.Audit, audit); err != nil {
+			return err
+		}
+		audit = audit[:0]
 	}
 	if err := writeStates(r.opts.StateDir, st); err != nil {
-		return err
-	}
-	if err := AppendAudit(r.opts.StateDir, r.opts.Audit, audit); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
