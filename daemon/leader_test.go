@@ -297,3 +297,61 @@ func TestLeaderElection(t *testing.T) {
 	assert.Equal(t, rev2, st["dev-local"].LastAppliedRevision)
 	assert.Equal(t, reconciler.ReadBackResult, st["dev-local"].Result)
 }
+
+// TestLeaderElectionInProcess runs two elected daemons in the test process
+// (so that the race detector sees runElected): one leads and applies; when
+// its context ends it releases the lease, and the other leads and reads the
+// applied revision back from the shared target.
+func TestLeaderElectionInProcess(t *testing.T) {
+	c := kubetest.Get(t)
+	ns := c.Namespace(t)
+	remote := gittest.NewRemote(t)
+	rev := remote.Seed(t, "main", quickstartFiles(t), "quick start")
+	root := t.TempDir()
+	type replica struct {
+		d      *Daemon
+		cancel context.CancelFunc
+		done   chan error
+	}
+	run := func(name string) *replica {
+		d, err := New(Options{Repo: remote.URL, StateDir: t.TempDir(), TargetRoot: root, Interval: 100 * time.Millisecond,
+			DriftInterval: time.Hour, Trust: exampleTrust(t), Logger: testLogger(t),
+			LeaderElection: &LeaderElection{Config: c.Admin(), Namespace: ns, Identity: name,
+				LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry}})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &replica{d: d, cancel: cancel, done: make(chan error, 1)}
+		go func() { r.done <- d.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			<-r.done
+		})
+		return r
+	}
+	leads := func(r *replica) bool { s := r.d.Status(); return s.Role == "leader" && s.AppliedRevision == rev }
+	a, b := run("in-a"), run("in-b")
+	deadline := time.Now().Add(wait)
+	for !leads(a) && !leads(b) {
+		require.True(t, time.Now().Before(deadline), "nobody led")
+		time.Sleep(20 * time.Millisecond)
+	}
+	leader, follower := a, b
+	if leads(b) {
+		leader, follower = b, a
+	}
+	for follower.d.Status().Leader != leader.d.opts.LeaderElection.Identity {
+		require.True(t, time.Now().Before(deadline), "the follower does not name the leader")
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Equal(t, "follower", follower.d.Status().Role)
+	leader.cancel()
+	require.NoError(t, <-leader.done)
+	leader.done <- nil // for the cleanup
+	for !leads(follower) {
+		require.True(t, time.Now().Before(deadline), "the follower did not take over")
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := reconciler.States(follower.d.opts.StateDir)
+	require.NoError(t, err)
+	assert.Equal(t, reconciler.ReadBackResult, st["dev-local"].Result)
+}

@@ -93,7 +93,7 @@ type Cluster struct {
 	Dir string
 
 	etcd, apiserver *exec.Cmd
-	logs            *bytes.Buffer
+	logs            *lockedBuffer
 }
 
 // Config returns a client configuration that authenticates with token.
@@ -132,7 +132,7 @@ func Start(ctx context.Context, dir string) (_ *Cluster, err error) {
 	}
 	startMu.Lock()
 	defer startMu.Unlock()
-	c := &Cluster{Dir: dir, logs: &bytes.Buffer{}}
+	c := &Cluster{Dir: dir, logs: &lockedBuffer{}}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, tail(c.logs.String(), 40))
@@ -236,6 +236,25 @@ func (c *Cluster) Stop() {
 			<-done
 		}
 	}
+}
+
+// lockedBuffer is the logs of both processes, which os/exec copies from
+// two goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Logs returns what etcd and the apiserver printed.
