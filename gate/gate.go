@@ -54,9 +54,10 @@ type Options struct {
 	Progress func(label string, r io.Reader, size int64) io.Reader
 	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
 	HTTPClient *http.Client
-	// Load tunes the evaluation (workers, isolation); Visit, Visitor and
-	// Only are set by Check. With Load.Isolate the policy files are
-	// compiled, and the rules run, in its worker processes too.
+	// Load tunes the evaluation (workers, isolation, cache); Visit,
+	// Visitor and Only are set by Check. With Load.Isolate the policy files
+	// are compiled, and the rules run, in its worker processes too; with
+	// Load.Cache what the rules give for each model is cached with it.
 	Load inventory.Options
 }
 
@@ -157,7 +158,8 @@ func Check(ctx context.Context, src *inventory.Source, opts Options) (*Verdict, 
 	}
 	lo := opts.Load
 	lo.Visit, lo.Visitor = nil, nil
-	if lo.Isolate != nil {
+	if lo.Isolate != nil || lo.Cache != nil {
+		// A Visitor's results cross into a worker and into the cache.
 		lo.Visitor = enforced.Visitor()
 	} else {
 		lo.Visit = enforced.Visit

@@ -127,7 +127,7 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
 		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
-		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)},
+		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions), Cache: evalCache(opts.globalOptions)},
 	}
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {

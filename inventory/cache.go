@@ -1,0 +1,667 @@
+package inventory
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnops/cairn/internal/atomicfile"
+	"github.com/cairnops/cairn/schema"
+)
+
+// Cache remembers the evaluation of model folders (the evaluated model, its
+// problems and what the organisation rules gave for it) and of
+// inventory.cue, across runs, by the content they depend on. A result is
+// found again only when its key matches, and the key covers everything
+// the result depends on:
+//
+//   - the folder's content: its git tree hash at a revision, a hash of its
+//     .cue files in the work tree;
+//   - the defaults (models/*.cue);
+//   - the schema and Version, which names the code that evaluates;
+//   - the organisation rules run on each model (the Visitor's config).
+//
+// Nothing else is evaluated per model: the checks that read the settings,
+// other models, a base or other files of the repository run on every Load,
+// from the cached values.
+//
+// The files are packs: each Load that evaluated something writes one, beside
+// the others, atomically (a temporary file renamed), and holds no lock while
+// it evaluates, so that concurrent runs share the folder. A pack or entry
+// that is damaged or of another format is ignored, and its entries are
+// rewritten. When there are too many packs, or they pass MaxBytes, a Load
+// merges them into one, dropping the entries used least recently first.
+type Cache struct {
+	// Dir is the folder of the packs; it is created on the first write.
+	Dir string
+	// Version names the code that evaluates: a cairn release, or a build
+	// of it. Results of other versions are never used. Empty means
+	// BuildVersion().
+	Version string
+	// MaxBytes bounds the size of the packs; default 64 MiB.
+	MaxBytes int64
+
+	versionOnce sync.Once
+	version     string
+}
+
+// CacheEnv changes the default folder of the cache (DefaultCacheDir).
+const CacheEnv = "CAIRN_CACHE_DIR"
+
+// DefaultCacheDir is $CAIRN_CACHE_DIR, else cairn in the user's cache
+// folder ($XDG_CACHE_HOME, ~/.cache on Linux).
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv(CacheEnv); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "cairn"), nil
+}
+
+const (
+	// cacheFormat starts every pack; a pack of another format is ignored.
+	cacheFormat     = "CAIRNC1\n"
+	packSuffix      = ".pack"
+	defaultMaxBytes = 64 << 20
+	// maxPacks is how many packs may accumulate before a Load merges them.
+	maxPacks = 8
+	// indexRecord is the size of one index record: key, offset, length,
+	// checksum.
+	indexRecord = sha256.Size + 4 + 4 + 4
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// BuildVersion names this build of the program: the Go build ID, which
+// changes with any change of the code, else the module version and VCS
+// revision.
+func BuildVersion() string {
+	if id := buildID(); id != "" {
+		return "buildid:" + id
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, kv := range bi.Settings {
+		if kv.Key == "vcs.revision" || kv.Key == "vcs.modified" {
+			v += " " + kv.Value
+		}
+	}
+	return v
+}
+
+// buildID reads the Go build ID of the running executable, which the linker
+// writes near the start of every Go binary, or "".
+func buildID() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := io.ReadFull(f, buf)
+	buf = buf[:n]
+	const marker = "\xff Go build ID: \""
+	i := bytes.Index(buf, []byte(marker))
+	if i < 0 {
+		return ""
+	}
+	rest := buf[i+len(marker):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
+func (c *Cache) codeVersion() string {
+	c.versionOnce.Do(func() {
+		h := sha256.New()
+		v := c.Version
+		if v == "" {
+			v = BuildVersion()
+		}
+		writeField(h, v)
+		files, _ := schema.Files() // embedded: cannot fail
+		names := make([]string, 0, len(files))
+		for n := range files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			writeField(h, n)
+			writeField(h, string(files[n]))
+		}
+		c.version = string(h.Sum(nil))
+	})
+	return c.version
+}
+
+// writeField writes s to h with its length, so that fields cannot run into
+// one another.
+func writeField(h io.Writer, s string) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	io.WriteString(h, s)
+}
+
+type cacheKey [sha256.Size]byte
+
+// cacheEntry is one cached result: of a model folder, or of inventory.cue.
+type cacheEntry struct {
+	files    []string
+	built    bool
+	problems []Problem
+	value    []byte // the model or settings as JSON, when there are no problems
+	visited  bool   // visit holds the visitor's result
+	visit    []byte
+}
+
+const (
+	flagBuilt = 1 << iota
+	flagVisited
+)
+
+func (e *cacheEntry) encode() []byte {
+	var b []byte
+	var flags byte
+	if e.built {
+		flags |= flagBuilt
+	}
+	if e.visited {
+		flags |= flagVisited
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(e.files)))
+	for _, f := range e.files {
+		b = appendBytes(b, []byte(f))
+	}
+	var probs []byte
+	if len(e.problems) > 0 {
+		probs, _ = json.Marshal(e.problems) // strings and ints only
+	}
+	b = appendBytes(b, probs)
+	b = appendBytes(b, e.value)
+	return appendBytes(b, e.visit)
+}
+
+func appendBytes(b, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errEntry = errors.New("damaged cache entry")
+
+func decodeEntry(b []byte) (*cacheEntry, error) {
+	if len(b) == 0 {
+		return nil, errEntry
+	}
+	e := &cacheEntry{built: b[0]&flagBuilt != 0, visited: b[0]&flagVisited != 0}
+	b = b[1:]
+	next := func() ([]byte, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, false
+		}
+		s := b[k : k+int(n)]
+		b = b[k+int(n):]
+		return s, true
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, errEntry
+	}
+	b = b[k:]
+	e.files = make([]string, 0, n)
+	for range n {
+		s, ok := next()
+		if !ok {
+			return nil, errEntry
+		}
+		e.files = append(e.files, string(s))
+	}
+	probs, ok1 := next()
+	value, ok2 := next()
+	visit, ok3 := next()
+	if !ok1 || !ok2 || !ok3 || len(b) != 0 {
+		return nil, errEntry
+	}
+	if len(probs) > 0 {
+		if err := json.Unmarshal(probs, &e.problems); err != nil {
+			return nil, errEntry
+		}
+	}
+	if len(value) > 0 {
+		e.value = value
+	}
+	if len(visit) > 0 {
+		e.visit = visit
+	}
+	return e, nil
+}
+
+// cacheSession is the cache as one Load sees it: the packs read when it
+// started, and the entries it adds.
+type cacheSession struct {
+	c *Cache
+
+	mu      sync.Mutex // guards the fields below
+	packs   []*pack
+	index   map[cacheKey]entryLoc
+	used    map[cacheKey]bool
+	added   map[cacheKey][]byte
+	damaged bool
+	// Hits and Misses count the model results found and evaluated.
+	hits, misses int
+}
+
+type pack struct {
+	name string
+	data []byte
+	time time.Time
+}
+
+type entryLoc struct {
+	pack     int
+	off, len uint32
+	crc      uint32
+}
+
+// open reads the packs of the cache; a cache that cannot be read is empty.
+func (c *Cache) open() *cacheSession {
+	s := &cacheSession{c: c, index: map[cacheKey]entryLoc{}, used: map[cacheKey]bool{}, added: map[cacheKey][]byte{}}
+	entries, err := os.ReadDir(c.Dir)
+	if err != nil {
+		return s
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), packSuffix) && !e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names) // oldest first: names start with the time written
+	for _, name := range names {
+		data, err := os.ReadFile(filepath.Join(c.Dir, name))
+		if err != nil {
+			continue // removed by a concurrent merge
+		}
+		p := &pack{name: name, data: data}
+		if fi, err := os.Stat(filepath.Join(c.Dir, name)); err == nil {
+			p.time = fi.ModTime()
+		}
+		s.packs = append(s.packs, p)
+		if !s.indexPack(len(s.packs)-1, data) {
+			s.damaged = true
+		}
+	}
+	return s
+}
+
+// indexPack adds the entries of pack i to the index; it reports false when
+// any part of the pack is damaged (the sound entries are still indexed).
+func (s *cacheSession) indexPack(i int, data []byte) bool {
+	if len(data) < len(cacheFormat)+4 || string(data[:len(cacheFormat)]) != cacheFormat {
+		return false
+	}
+	n := binary.LittleEndian.Uint32(data[len(cacheFormat):])
+	at := len(cacheFormat) + 4
+	if uint64(n)*indexRecord > uint64(len(data)-at) {
+		return false
+	}
+	ok := true
+	for range n {
+		var k cacheKey
+		copy(k[:], data[at:])
+		r := data[at+sha256.Size:]
+		loc := entryLoc{pack: i, off: binary.LittleEndian.Uint32(r), len: binary.LittleEndian.Uint32(r[4:]), crc: binary.LittleEndian.Uint32(r[8:])}
+		at += indexRecord
+		if uint64(loc.off)+uint64(loc.len) > uint64(len(data)) {
+			ok = false
+			continue
+		}
+		s.index[k] = loc
+	}
+	return ok
+}
+
+// get returns the entry under k, or nil. A damaged entry is nil, and the
+// cache is rewritten when the session closes.
+func (s *cacheSession) get(k cacheKey) *cacheEntry {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	loc, ok := s.index[k]
+	var raw []byte
+	if ok {
+		raw = s.packs[loc.pack].data[loc.off : loc.off+loc.len]
+	}
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	var e *cacheEntry
+	err := errEntry
+	if crc32.Checksum(raw, castagnoli) == loc.crc {
+		e, err = decodeEntry(raw)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.index, k)
+		s.damaged = true
+		return nil
+	}
+	s.used[k] = true
+	return e
+}
+
+// put adds e under k, written when the session closes.
+func (s *cacheSession) put(k cacheKey, e *cacheEntry) {
+	if s == nil {
+		return
+	}
+	b := e.encode()
+	s.mu.Lock()
+	s.added[k] = b
+	s.mu.Unlock()
+}
+
+func (s *cacheSession) count(hit bool) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if hit {
+		s.hits++
+	} else {
+		s.misses++
+	}
+	s.mu.Unlock()
+}
+
+// close writes what the session added: a pack of the new entries, or one
+// pack of every entry, within MaxBytes, that replaces the packs read when
+// there are too many, they are too large or one was damaged. A cache that
+// cannot be written is left as it is: it only makes later runs slower.
+func (s *cacheSession) close() {
+	if s == nil || (len(s.added) == 0 && !s.damaged) {
+		return
+	}
+	limit := s.c.MaxBytes
+	if limit <= 0 {
+		limit = defaultMaxBytes
+	}
+	var total int64
+	for _, p := range s.packs {
+		total += int64(len(p.data))
+	}
+	for _, b := range s.added {
+		total += int64(len(b)) + indexRecord
+	}
+	if err := os.MkdirAll(s.c.Dir, 0o755); err != nil {
+		return
+	}
+	if !s.damaged && len(s.packs)+1 <= maxPacks && total <= limit {
+		_ = s.write(s.added, nil)
+		return
+	}
+	// Merge: the entries this session added or used come first, then the
+	// others from the newest pack to the oldest, while they fit.
+	keep := map[cacheKey][]byte{}
+	size := int64(len(cacheFormat) + 4)
+	add := func(k cacheKey, b []byte) {
+		if _, ok := keep[k]; ok || size+int64(len(b))+indexRecord > limit {
+			return
+		}
+		keep[k] = b
+		size += int64(len(b)) + indexRecord
+	}
+	for k, b := range s.added {
+		add(k, b)
+	}
+	byPack := make([][]cacheKey, len(s.packs))
+	for k, loc := range s.index {
+		byPack[loc.pack] = append(byPack[loc.pack], k)
+	}
+	raw := func(k cacheKey) []byte {
+		loc := s.index[k]
+		return s.packs[loc.pack].data[loc.off : loc.off+loc.len]
+	}
+	for k := range s.used {
+		if _, ok := s.index[k]; ok {
+			add(k, raw(k))
+		}
+	}
+	for i := len(s.packs) - 1; i >= 0; i-- {
+		keys := byPack[i]
+		sort.Slice(keys, func(a, b int) bool { return bytes.Compare(keys[a][:], keys[b][:]) < 0 })
+		for _, k := range keys {
+			if b := raw(k); crc32.Checksum(b, castagnoli) == s.index[k].crc {
+				add(k, b)
+			}
+		}
+	}
+	_ = s.write(keep, s.packs)
+}
+
+// write writes entries as a new pack, then removes the packs it replaces.
+func (s *cacheSession) write(entries map[cacheKey][]byte, replaces []*pack) error {
+	keys := make([]cacheKey, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool { return bytes.Compare(keys[a][:], keys[b][:]) < 0 })
+	head := len(cacheFormat) + 4 + len(keys)*indexRecord
+	var size int
+	for _, k := range keys {
+		size += len(entries[k])
+	}
+	buf := make([]byte, head, head+size)
+	copy(buf, cacheFormat)
+	binary.LittleEndian.PutUint32(buf[len(cacheFormat):], uint32(len(keys)))
+	at := len(cacheFormat) + 4
+	for _, k := range keys {
+		b := entries[k]
+		copy(buf[at:], k[:])
+		r := buf[at+sha256.Size:]
+		binary.LittleEndian.PutUint32(r, uint32(len(buf)))
+		binary.LittleEndian.PutUint32(r[4:], uint32(len(b)))
+		binary.LittleEndian.PutUint32(r[8:], crc32.Checksum(b, castagnoli))
+		at += indexRecord
+		buf = append(buf, b...)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:]) // never fails on supported platforms
+	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(rnd[:]) + packSuffix
+	if err := atomicfile.Write(filepath.Join(s.c.Dir, name), buf, 0o644); err != nil {
+		return err
+	}
+	for _, p := range replaces {
+		_ = os.Remove(filepath.Join(s.c.Dir, p.name))
+	}
+	if replaces != nil {
+		s.sweep()
+	}
+	return nil
+}
+
+// sweep removes temporary files of writes that did not finish, once they
+// are an hour old.
+func (s *cacheSession) sweep() {
+	entries, err := os.ReadDir(s.c.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), atomicfile.TempPrefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			_ = os.Remove(filepath.Join(s.c.Dir, e.Name()))
+		}
+	}
+}
+
+// keyer makes the keys of one Load's results.
+type keyer struct {
+	base []byte // the code version, the defaults and the visitor
+}
+
+func newKeyer(c *Cache, defaults []sourceFile, vis *Visitor) *keyer {
+	h := sha256.New()
+	writeField(h, c.codeVersion())
+	writeField(h, "defaults")
+	for _, d := range defaults {
+		writeField(h, d.name)
+		writeField(h, string(d.src))
+	}
+	if vis != nil {
+		writeField(h, "visitor")
+		writeField(h, vis.Name)
+		writeField(h, string(vis.Config))
+	}
+	return &keyer{base: h.Sum(nil)}
+}
+
+// tree is the key of model m whose folder is the git tree hash.
+func (k *keyer) tree(m *Model, hash string) cacheKey {
+	return k.sum("tree", m.Name, hash)
+}
+
+// files is the key of model m made of the files own.
+func (k *keyer) files(m *Model, own []sourceFile) cacheKey {
+	h := sha256.New()
+	for _, f := range own {
+		writeField(h, f.name)
+		writeField(h, string(f.src))
+	}
+	return k.sum("files", m.Name, string(h.Sum(nil)))
+}
+
+func (k *keyer) sum(fields ...string) cacheKey {
+	h := sha256.New()
+	h.Write(k.base)
+	for _, f := range fields {
+		writeField(h, f)
+	}
+	var out cacheKey
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// settingsKey is the key of inventory.cue's result.
+func settingsKey(c *Cache, src []byte) cacheKey {
+	h := sha256.New()
+	writeField(h, c.codeVersion())
+	writeField(h, "settings")
+	writeField(h, string(src))
+	var out cacheKey
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// modelCache is the cache as the evaluation of one Load's models uses it.
+type modelCache struct {
+	s   *cacheSession
+	k   *keyer
+	vis *Visitor // the visitor whose results entries hold, or nil
+}
+
+// lookup returns the key of m's result and the entry under it. Before the
+// folder is read (own is nil) only a folder at a revision has a key: its
+// tree hash, when the .cue files Load reads are plain files of it; after,
+// the key is a hash of own. keyed is false when m has no key yet.
+func (mc *modelCache) lookup(fsys fs.FS, m *Model, own []sourceFile) (k cacheKey, keyed bool, e *cacheEntry) {
+	if mc == nil {
+		return k, false, nil
+	}
+	if own == nil {
+		t, ok := fsys.(*treeFS)
+		if !ok {
+			return k, false, nil
+		}
+		hash, ok := t.DirTree(m.Dir)
+		if !ok {
+			return k, false, nil
+		}
+		k = mc.k.tree(m, hash)
+		if e = mc.s.get(k); e == nil && !t.plainCUE(hash) {
+			// A linked .cue file: the tree hash does not name its
+			// content, so the result is keyed by the files read.
+			return k, false, nil
+		}
+		return k, true, e
+	}
+	k = mc.k.files(m, own)
+	return k, true, mc.s.get(k)
+}
+
+// apply fills m from the cached entry e and returns m's problems, calling
+// the visitor's Collect as an evaluation would. It reports false, leaving m
+// as it was, when e cannot stand for an evaluation (it lacks the visitor's
+// result, or its value does not decode).
+func (mc *modelCache) apply(fsys fs.FS, m *Model, e *cacheEntry, visitOff *atomic.Bool) ([]Problem, bool) {
+	if len(e.problems) > 0 {
+		m.Files = e.files
+		if e.built {
+			m.fsys = fsys
+		}
+		mc.s.count(true)
+		return e.problems, true
+	}
+	if mc.vis != nil && !e.visited {
+		return nil, false
+	}
+	if err := json.Unmarshal(e.value, &m.Model); err != nil {
+		m.Model = schema.Model{}
+		return nil, false
+	}
+	m.Files = e.files
+	if e.built {
+		m.fsys = fsys
+	}
+	mc.s.count(true)
+	if problems := pathProblems(fsys, m); len(problems) > 0 {
+		return problems, true
+	}
+	m.Valid = true
+	if mc.vis != nil && (visitOff == nil || !visitOff.Load()) {
+		mc.vis.Collect(m.Name, e.visit, nil)
+	}
+	return nil, true
+}
+
+// store keeps the result of evaluating m under k.
+func (mc *modelCache) store(k cacheKey, e *cacheEntry) {
+	if mc == nil {
+		return
+	}
+	mc.s.count(false)
+	mc.s.put(k, e)
+}
