@@ -147,3 +147,41 @@ func BenchmarkReadRevision(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadCached loads an inventory whose every result is cached, in
+// the work tree and at a revision, at each of benchSizes: the warm path of
+// every command.
+//
+//	CAIRN_BENCH_SIZES=10000 go test ./inventory -run '^$' -bench LoadCached -benchtime 5x
+func BenchmarkLoadCached(b *testing.B) {
+	for _, n := range benchSizes() {
+		dir := b.TempDir()
+		writeInventory(b, dir, n)
+		gitCommitAll(b, dir)
+		for _, rev := range []string{"", "HEAD"} {
+			b.Run(fmt.Sprintf("models=%d/rev=%s", n, rev), func(b *testing.B) {
+				cache := &Cache{Dir: b.TempDir()}
+				opts := Options{Cache: cache}
+				load := func() {
+					src, err := Open(context.Background(), dir, rev)
+					if err != nil {
+						b.Fatal(err)
+					}
+					inv, err := Load(context.Background(), src, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(inv.Problems) > 0 {
+						b.Fatal(inv.Problems[0])
+					}
+				}
+				load() // fills the cache
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					load()
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/model")
+			})
+		}
+	}
+}

@@ -169,6 +169,12 @@ func writeField(h io.Writer, s string) {
 	io.WriteString(h, s)
 }
 
+func writeBytes(h io.Writer, b []byte) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+	h.Write(b)
+}
+
 type cacheKey [sha256.Size]byte
 
 // cacheEntry is one cached result: of a model folder, or of inventory.cue.
@@ -539,7 +545,7 @@ func newKeyer(c *Cache, defaults []sourceFile, vis *Visitor) *keyer {
 	writeField(h, "defaults")
 	for _, d := range defaults {
 		writeField(h, d.name)
-		writeField(h, string(d.src))
+		writeBytes(h, d.src)
 	}
 	if vis != nil {
 		writeField(h, "visitor")
@@ -559,7 +565,7 @@ func (k *keyer) files(m *Model, own []sourceFile) cacheKey {
 	h := sha256.New()
 	for _, f := range own {
 		writeField(h, f.name)
-		writeField(h, string(f.src))
+		writeBytes(h, f.src)
 	}
 	return k.sum("files", m.Name, string(h.Sum(nil)))
 }
@@ -602,6 +608,9 @@ func (mc *modelCache) lookup(fsys fs.FS, m *Model, own []sourceFile) (k cacheKey
 		return k, false, nil
 	}
 	if own == nil {
+		if sm, ok := fsys.(*statMemo); ok {
+			fsys = sm.FS
+		}
 		t, ok := fsys.(*treeFS)
 		if !ok {
 			return k, false, nil

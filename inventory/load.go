@@ -252,7 +252,7 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if cs != nil {
 		mc = &modelCache{s: cs, k: newKeyer(opts.Cache, defaults, opts.Visitor), vis: opts.Visitor}
 	}
-	if err := eval(ctx, src.FS, defaults, inv.Models, problems, opts, mc); err != nil {
+	if err := eval(ctx, &statMemo{FS: src.FS}, defaults, inv.Models, problems, opts, mc); err != nil {
 		return nil, err
 	}
 	checkModels(inv.Models, problems, inv.Settings, inv.SettingsOK)
@@ -729,6 +729,31 @@ func pathProblems(fsys fs.FS, m *Model) []Problem {
 	}
 	return out
 }
+
+// statMemo is the FS the models of one Load are read through: it remembers
+// what Stat answered, since many models name the same files (pathProblems).
+type statMemo struct {
+	fs.FS
+	stats sync.Map // name -> statResult
+}
+
+type statResult struct {
+	fi  fs.FileInfo
+	err error
+}
+
+func (s *statMemo) Stat(name string) (fs.FileInfo, error) {
+	if r, ok := s.stats.Load(name); ok {
+		return r.(statResult).fi, r.(statResult).err
+	}
+	fi, err := fs.Stat(s.FS, name)
+	s.stats.Store(name, statResult{fi, err})
+	return fi, err
+}
+
+func (s *statMemo) ReadFile(name string) ([]byte, error) { return fs.ReadFile(s.FS, name) }
+
+func (s *statMemo) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(s.FS, name) }
 
 // feed sends the indexes 0..n-1 to the workers' channel, then closes it;
 // it stops early, returning ctx's error, when ctx is done.
