@@ -47,7 +47,6 @@ func run(args []string) int {
 	root.SetOut(os.Stdout)
 	root.SetErr(os.Stderr)
 	err := root.ExecuteContext(ctx)
-	stopProfile()
 	if err == nil {
 		return exitOK
 	}
@@ -55,7 +54,6 @@ func run(args []string) int {
 	if !errors.As(err, &ee) || ee.err != nil {
 		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
 	}
-	stopProfile()
 	return exitCode(err)
 }
 
