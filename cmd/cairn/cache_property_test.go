@@ -197,7 +197,7 @@ func TestCacheProperty(t *testing.T) {
 		writeState(t, dir, state)
 		atRevisions := seq%5 == 0
 		var repo *git.Repository
-			if atRevisions {
+		if atRevisions {
 			var err error
 			repo, err = git.PlainInit(dir, false)
 			require.NoError(t, err)
