@@ -47,6 +47,7 @@ type ciOptions struct {
 	apply       bool     // INPUT_APPLY: apply on push to the base branch
 	trustedKeys []string // INPUT_TRUSTED-KEYS: newline- or comma-separated files
 	sarifPath   string   // INPUT_SARIF-FILE: where the SARIF log goes
+	cacheDir    string   // INPUT_CACHE-DIR: the evaluation cache's folder
 }
 
 var ciCommands = []string{"auto", "validate", "plan", "apply"}
@@ -108,6 +109,7 @@ func (o *ciOptions) fromEnv(getenv func(string) string) error {
 	if o.sarifPath == "" {
 		o.sarifPath = "cairn.sarif"
 	}
+	o.cacheDir = input(getenv, "cache-dir")
 	return nil
 }
 
@@ -191,6 +193,9 @@ func readEvent(path string) (*ghEvent, error) {
 }
 
 func runCI(ctx context.Context, opts *ciOptions) error {
+	if opts.cacheDir != "" && !opts.eval.noCache {
+		opts.eval.cacheDir = opts.cacheDir
+	}
 	ev, err := readEvent(opts.eventPath)
 	if err != nil {
 		return err
