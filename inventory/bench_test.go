@@ -120,11 +120,11 @@ func BenchmarkReadRevision(b *testing.B) {
 				if _, err := fs.ReadFile(src.FS, SettingsFile); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := readDefaults(src.FS); err != nil {
-					b.Fatal(err)
-				}
 				entries, err := fs.ReadDir(src.FS, ModelsDir)
 				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := readDefaults(src.FS, entries); err != nil {
 					b.Fatal(err)
 				}
 				files := 0

@@ -182,7 +182,7 @@ type cacheEntry struct {
 	files    []string
 	built    bool
 	problems []Problem
-	value    []byte // the model or settings as JSON, when there are no problems
+	value    []byte // when there are no problems: the model (encodeValue), the settings as JSON
 	visited  bool   // visit holds the visitor's result
 	visit    []byte
 }
@@ -281,6 +281,8 @@ type cacheSession struct {
 	used    map[cacheKey]bool
 	added   map[cacheKey][]byte
 	damaged bool
+	others  []otherPack // packs of other versions
+	junk    []string    // files named as packs that are none
 	// Hits and Misses count the model results found and evaluated.
 	hits, misses int
 }
@@ -288,6 +290,12 @@ type cacheSession struct {
 type pack struct {
 	name string
 	data []byte
+}
+
+// otherPack is a pack of another code version.
+type otherPack struct {
+	name string
+	size int64
 	time time.Time
 }
 
@@ -304,11 +312,29 @@ func (c *Cache) open() *cacheSession {
 	if err != nil {
 		return s
 	}
+	tag := c.versionTag() + "-"
 	var names []string
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), packSuffix) && !e.IsDir() {
-			names = append(names, e.Name())
+		name := e.Name()
+		if !strings.HasSuffix(name, packSuffix) || e.IsDir() {
+			continue
 		}
+		if strings.HasPrefix(name, tag) {
+			names = append(names, name)
+			continue
+		}
+		// Another version's pack is not read: its keys cannot match.
+		// Only its size counts, for the bound.
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if t, _, ok := strings.Cut(name, "-"); !ok || len(t) != len(tag)-1 {
+			s.junk = append(s.junk, name) // no pack of any version
+			s.damaged = true
+			continue
+		}
+		s.others = append(s.others, otherPack{name: name, size: fi.Size(), time: fi.ModTime()})
 	}
 	sort.Strings(names) // oldest first: names start with the time written
 	for _, name := range names {
@@ -316,16 +342,17 @@ func (c *Cache) open() *cacheSession {
 		if err != nil {
 			continue // removed by a concurrent merge
 		}
-		p := &pack{name: name, data: data}
-		if fi, err := os.Stat(filepath.Join(c.Dir, name)); err == nil {
-			p.time = fi.ModTime()
-		}
-		s.packs = append(s.packs, p)
+		s.packs = append(s.packs, &pack{name: name, data: data})
 		if !s.indexPack(len(s.packs)-1, data) {
 			s.damaged = true
 		}
 	}
 	return s
+}
+
+// versionTag starts the names of the packs of this code version.
+func (c *Cache) versionTag() string {
+	return hex.EncodeToString([]byte(c.codeVersion())[:8])
 }
 
 // indexPack adds the entries of pack i to the index; it reports false when
@@ -423,17 +450,20 @@ func (s *cacheSession) close() {
 	if limit <= 0 {
 		limit = defaultMaxBytes
 	}
-	var total int64
+	var total, others int64
 	for _, p := range s.packs {
 		total += int64(len(p.data))
 	}
 	for _, b := range s.added {
 		total += int64(len(b)) + indexRecord
 	}
+	for _, o := range s.others {
+		others += o.size
+	}
 	if err := os.MkdirAll(s.c.Dir, 0o755); err != nil {
 		return
 	}
-	if !s.damaged && len(s.packs)+1 <= maxPacks && total <= limit {
+	if !s.damaged && len(s.packs)+1 <= maxPacks && total+others <= limit {
 		_ = s.write(s.added, nil)
 		return
 	}
@@ -473,7 +503,23 @@ func (s *cacheSession) close() {
 			}
 		}
 	}
-	_ = s.write(keep, s.packs)
+	if s.write(keep, s.packs) != nil {
+		return
+	}
+	for _, j := range s.junk {
+		_ = os.Remove(filepath.Join(s.c.Dir, j))
+	}
+	// Other versions' packs go, oldest first, while the folder passes
+	// the bound.
+	sort.Slice(s.others, func(i, j int) bool { return s.others[i].time.Before(s.others[j].time) })
+	for _, o := range s.others {
+		if size+others <= limit {
+			break
+		}
+		if os.Remove(filepath.Join(s.c.Dir, o.name)) == nil {
+			others -= o.size
+		}
+	}
 }
 
 // write writes entries as a new pack, then removes the packs it replaces.
@@ -504,7 +550,7 @@ func (s *cacheSession) write(entries map[cacheKey][]byte, replaces []*pack) erro
 	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:]) // never fails on supported platforms
-	name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(rnd[:]) + packSuffix
+	name := s.c.versionTag() + "-" + time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(rnd[:]) + packSuffix
 	if err := atomicfile.Write(filepath.Join(s.c.Dir, name), buf, 0o644); err != nil {
 		return err
 	}
@@ -647,7 +693,7 @@ func (mc *modelCache) apply(fsys fs.FS, m *Model, e *cacheEntry, visitOff *atomi
 	if mc.vis != nil && !e.visited {
 		return nil, false
 	}
-	if err := json.Unmarshal(e.value, &m.Model); err != nil {
+	if err := decodeValue(e.value, &m.Model); err != nil {
 		m.Model = schema.Model{}
 		return nil, false
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairnops/cairn/schema"
 )
 
 // titleVisitor is a Visitor that returns each model's card title: what an
@@ -196,7 +199,8 @@ func TestCacheDamagedPackRewritten(t *testing.T) {
 			for _, p := range packs {
 				require.NoError(t, os.Remove(p))
 			}
-			require.NoError(t, os.WriteFile(filepath.Join(cache.Dir, "20000101T000000.000000000-00000000"+packSuffix), damage, 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(cache.Dir, cache.versionTag()+"-20000101T000000.000000000-00000000"+packSuffix), damage, 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(cache.Dir, "junk"+packSuffix), damage, 0o644))
 			got := loadSeen(t, src, Options{Workers: 1, Cache: cache})
 			assert.Equal(t, want, got)
 			packs, _ = filepath.Glob(filepath.Join(cache.Dir, "*"+packSuffix))
@@ -236,35 +240,46 @@ func TestCacheConcurrentLoads(t *testing.T) {
 }
 
 // TestCacheBounded: packs are merged when there are too many, and the
-// merged pack keeps within MaxBytes, dropping the entries not used lately.
+// folder keeps within MaxBytes, dropping what was not used lately.
 func TestCacheBounded(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, cleanInventory)
 	src, err := OpenWorktree(dir)
 	require.NoError(t, err)
-	cacheDir := t.TempDir()
-	// One entry per version: each Load adds a pack.
-	for i := range 3 * maxPacks {
-		loadSeen(t, src, Options{Cache: &Cache{Dir: cacheDir, Version: fmt.Sprint(i), MaxBytes: 8 << 10}})
-		packs, err := filepath.Glob(filepath.Join(cacheDir, "*"+packSuffix))
+	packs := func(cacheDir string) (n int, size int64) {
+		names, err := filepath.Glob(filepath.Join(cacheDir, "*"+packSuffix))
 		require.NoError(t, err)
-		assert.LessOrEqual(t, len(packs), maxPacks)
-		var size int64
-		for _, p := range packs {
+		for _, p := range names {
 			fi, err := os.Stat(p)
 			require.NoError(t, err)
 			size += fi.Size()
 		}
+		return len(names), size
+	}
+
+	// One version, a new result each Load: a pack each, merged.
+	cacheDir := t.TempDir()
+	for i := range 3 * maxPacks {
+		writeFiles(t, dir, map[string]string{"models/m/model.cue": strings.Replace(validModel, "Synthetic model m", fmt.Sprintf("Model %d", i), 1)})
+		loadSeen(t, src, Options{Cache: &Cache{Dir: cacheDir}})
+		n, _ := packs(cacheDir)
+		assert.LessOrEqual(t, n, maxPacks)
+	}
+
+	// A version each Load, within a small bound: the oldest versions go.
+	writeFiles(t, dir, cleanInventory)
+	cacheDir = t.TempDir()
+	for i := range 3 * maxPacks {
+		loadSeen(t, src, Options{Cache: &Cache{Dir: cacheDir, Version: fmt.Sprint(i), MaxBytes: 8 << 10}})
+		_, size := packs(cacheDir)
 		assert.LessOrEqual(t, size, int64(8<<10))
 	}
-	// The newest version's entries are kept; the oldest are gone.
-	newest := (&Cache{Dir: cacheDir, Version: fmt.Sprint(3*maxPacks - 1)}).open()
-	k := newKeyer(newest.c, []sourceFile{{name: "models/defaults.cue", src: []byte(licenseDefault)}}, nil)
 	own := []sourceFile{{name: "models/m/model.cue", src: []byte(validModel)}}
-	assert.NotNil(t, newest.get(k.files(&Model{Name: "m"}, own)))
+	defaults := []sourceFile{{name: "models/defaults.cue", src: []byte(licenseDefault)}}
+	newest := (&Cache{Dir: cacheDir, Version: fmt.Sprint(3*maxPacks - 1)}).open()
+	assert.NotNil(t, newest.get(newKeyer(newest.c, defaults, nil).files(&Model{Name: "m"}, own)))
 	oldest := (&Cache{Dir: cacheDir, Version: "0"}).open()
-	k = newKeyer(oldest.c, []sourceFile{{name: "models/defaults.cue", src: []byte(licenseDefault)}}, nil)
-	assert.Nil(t, oldest.get(k.files(&Model{Name: "m"}, own)))
+	assert.Nil(t, oldest.get(newKeyer(oldest.c, defaults, nil).files(&Model{Name: "m"}, own)))
 }
 
 // TestCacheLinkedFileNotKeyedByTree: at a revision, a model whose .cue
@@ -296,4 +311,30 @@ func TestCacheLinkedFileNotKeyedByTree(t *testing.T) {
 	want := loadSeen(t, src, Options{})
 	require.NotEmpty(t, want.Problems)
 	assert.Equal(t, want, loadSeen(t, src, Options{Cache: cache}))
+}
+
+// TestCodecRoundTrip: the cache's form of a model decodes to the same Go
+// value, nil and empty apart, and a damaged form is an error.
+func TestCodecRoundTrip(t *testing.T) {
+	in := schema.Model{
+		Card: schema.Card{Title: "t", Owners: []string{}, Limitations: nil, IO: &schema.IO{Inputs: []schema.Field{{Name: "x", Type: "float"}}},
+			Review: schema.Review{IntervalDays: -3}, Data: schema.Data{Training: []schema.Dataset{{URI: "s3://b", PII: true}}}},
+		Versions: map[string]schema.Version{"1.0.0": {Artifact: schema.Artifact{URI: "file://a", Size: 1 << 40}, Metrics: map[string]float64{"auc": 0.91, "neg": -0.0}}},
+		Stages:   map[string]string{},
+		Retired:  true,
+	}
+	b, err := encodeValue(nil, &in)
+	require.NoError(t, err)
+	var out schema.Model
+	require.NoError(t, decodeValue(b, &out))
+	assert.Equal(t, in, out)
+	assert.NotNil(t, out.Stages)
+	assert.Nil(t, out.Monitors)
+	assert.Nil(t, out.Card.Privacy)
+	for i := range len(b) {
+		var x schema.Model
+		assert.Error(t, decodeValue(b[:i], &x), "truncated at %d", i)
+	}
+	_, err = encodeValue(nil, &struct{ C chan int }{})
+	assert.Error(t, err)
 }

@@ -408,12 +408,15 @@ func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sou
 	if r.Built {
 		m.fsys = fsys
 	}
-	entry = &cacheEntry{files: m.Files, built: r.Built, problems: r.Problems, value: r.Value}
+	entry = &cacheEntry{files: m.Files, built: r.Built, problems: r.Problems}
 	if len(r.Problems) > 0 {
 		return r.Problems, false, entry, nil
 	}
 	if err := json.Unmarshal(r.Value, &m.Model); err != nil {
 		return []Problem{{Model: m.Name, Pos: Position{File: own[0].name, Line: 1, Column: 1}, Message: err.Error()}}, false, nil, nil
+	}
+	if entry.value, err = encodeValue(nil, &m.Model); err != nil {
+		entry = nil
 	}
 	problems = pathProblems(fsys, m)
 	if vis != nil && !visit {

@@ -208,13 +208,13 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		inv.loadSettings(settingsSrc)
 	}
 
-	defaults, err := readDefaults(src.FS)
-	if err != nil {
-		return nil, err
-	}
 	entries, err := fs.ReadDir(src.FS, ModelsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
+	}
+	defaults, err := readDefaults(src.FS, entries)
+	if err != nil {
+		return nil, err
 	}
 	only := map[string]bool{}
 	for _, n := range opts.Only {
@@ -268,14 +268,8 @@ type sourceFile struct {
 }
 
 // readDefaults reads models/*.cue, the defaults every model unifies with.
-func readDefaults(fsys fs.FS) ([]sourceFile, error) {
-	entries, err := fs.ReadDir(fsys, ModelsDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
-	}
+// entries is the listing of models/.
+func readDefaults(fsys fs.FS, entries []fs.DirEntry) ([]sourceFile, error) {
 	var out []sourceFile
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".cue") {
@@ -424,7 +418,7 @@ func evalCached(fsys fs.FS, defaults []sourceFile, m *Model, mc *modelCache, eva
 		return problems, nil
 	}
 	if entry != nil {
-		if entry.value, err = v.MarshalJSON(); err != nil {
+		if entry.value, err = encodeValue(nil, &m.Model); err != nil {
 			entry = nil
 		}
 	}
@@ -453,6 +447,15 @@ func evalCached(fsys fs.FS, defaults []sourceFile, m *Model, mc *modelCache, eva
 // cannot be evaluated (no .cue files, a file that cannot be read) is a
 // problem; the error is for an I/O failure.
 func readModel(fsys fs.FS, defaults []sourceFile, m *Model) ([]sourceFile, []Problem, error) {
+	if own, ok := readModelFast(fsys, m.Dir); ok {
+		for _, f := range own {
+			m.Files = append(m.Files, f.name)
+		}
+		for _, d := range defaults {
+			m.Files = append(m.Files, d.name)
+		}
+		return own, nil, nil
+	}
 	entries, err := fs.ReadDir(fsys, m.Dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", m.Dir, err)
@@ -480,6 +483,43 @@ func readModel(fsys fs.FS, defaults []sourceFile, m *Model) ([]sourceFile, []Pro
 		return nil, []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
 	}
 	return own, nil, nil
+}
+
+// readModelFast reads the .cue files of the work tree folder dir by their
+// names alone, without the type of every entry that fs.ReadDir looks up.
+// It reports false for a folder that is not in the work tree, or where
+// anything is unusual (no .cue file, one that cannot be read): readModel
+// then reads it the exact way.
+func readModelFast(fsys fs.FS, dir string) ([]sourceFile, bool) {
+	f, err := fsys.Open(dir)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	d, ok := f.(interface {
+		Readdirnames(n int) ([]string, error)
+	})
+	if !ok {
+		return nil, false
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, false
+	}
+	sort.Strings(names)
+	var own []sourceFile
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".cue") {
+			continue
+		}
+		name := dir + "/" + n
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, false
+		}
+		own = append(own, sourceFile{name: name, src: b})
+	}
+	return own, len(own) > 0
 }
 
 // evalModel evaluates the model made of its own files and the defaults,
