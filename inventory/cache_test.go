@@ -60,6 +60,9 @@ type seenOptions = struct {
 	noPos bool
 }
 
+// lastCached is Inventory.Cached of loadSeen's last Load.
+var lastCached int
+
 func loadSeen(t *testing.T, src *Source, o Options, noPos ...bool) loaded {
 	opts := seenOptions{Options: o, noPos: len(noPos) > 0 && noPos[0]}
 	t.Helper()
@@ -76,6 +79,7 @@ func loadSeen(t *testing.T, src *Source, o Options, noPos ...bool) loaded {
 	}
 	inv, err := Load(context.Background(), src, opts.Options)
 	require.NoError(t, err)
+	lastCached = inv.Cached
 	out.Problems = problemLines(inv.Problems)
 	for _, m := range inv.Models {
 		b, err := json.Marshal(m.Model)
@@ -121,8 +125,10 @@ func TestCacheSameResults(t *testing.T) {
 				s := opts.Cache.open()
 				assert.NotEmpty(t, s.index, "the cold Load wrote its results")
 
+				assert.Zero(t, lastCached)
 				warm := loadSeen(t, src, opts)
 				assert.Equal(t, want, warm)
+				assert.Equal(t, 5, lastCached, "every model folder is served from the cache")
 
 				// Another visitor config is another key: evaluated again.
 				opts.Visitor = &Visitor{Name: titleVisitor, Config: []byte("other: ")}
@@ -168,6 +174,7 @@ func TestCacheHitsWithoutEvaluating(t *testing.T) {
 	// inventory.cue's result is cached too. Positions are not: they are
 	// read from the files when a finding needs them.
 	again := loadSeen(t, src, Options{Cache: cache, Isolate: broken}, true)
+	assert.Equal(t, 1, lastCached)
 	assert.Equal(t, first, again)
 }
 

@@ -49,6 +49,9 @@ type Inventory struct {
 	// Problems are the schema problems of the whole inventory, in the order
 	// of Models, inventory.cue first.
 	Problems []Problem
+	// Cached counts the models whose result came from Options.Cache, not
+	// from evaluating them.
+	Cached int
 
 	settingsPos map[string]Position
 }
@@ -254,6 +257,9 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	}
 	if err := eval(ctx, &statMemo{FS: src.FS}, defaults, inv.Models, problems, opts, mc); err != nil {
 		return nil, err
+	}
+	if cs != nil {
+		inv.Cached = cs.hits
 	}
 	checkModels(inv.Models, problems, inv.Settings, inv.SettingsOK)
 	for _, p := range problems {
