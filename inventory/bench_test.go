@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,20 +130,32 @@ func BenchmarkReadRevision(b *testing.B) {
 				if _, err := readDefaults(src.FS, entries); err != nil {
 					b.Fatal(err)
 				}
-				files := 0
-				for _, e := range entries {
-					if !e.IsDir() {
-						continue
-					}
-					m := &Model{Name: e.Name(), Dir: path.Join(ModelsDir, e.Name())}
-					own, probs, err := readModel(src.FS, nil, m)
-					if err != nil || len(probs) > 0 {
-						b.Fatal(err, probs)
-					}
-					files += len(own)
+				// As Load reads them: GOMAXPROCS readers at once.
+				next := make(chan fs.DirEntry)
+				var files atomic.Int64
+				var wg sync.WaitGroup
+				for range runtime.GOMAXPROCS(0) {
+					wg.Go(func() {
+						for e := range next {
+							m := &Model{Name: e.Name(), Dir: path.Join(ModelsDir, e.Name())}
+							own, probs, err := readModel(src.FS, nil, m)
+							if err != nil || len(probs) > 0 {
+								b.Error(err, probs)
+								return
+							}
+							files.Add(int64(len(own)))
+						}
+					})
 				}
-				if files != n {
-					b.Fatalf("read %d model files, want %d", files, n)
+				for _, e := range entries {
+					if e.IsDir() {
+						next <- e
+					}
+				}
+				close(next)
+				wg.Wait()
+				if files.Load() != int64(n) {
+					b.Fatalf("read %d model files, want %d", files.Load(), n)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/model")

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -170,14 +171,14 @@ func (s *Source) ShortRevision() string {
 // Every tree object is decoded once, on first use, into a dirIndex that
 // later lookups share: go-git's own Tree.FindEntry decodes each folder on
 // the path again for every lookup, which made reading a revision quadratic
-// in the size of models/. Lookups in decoded folders take no lock; only
-// reading an object from the storage does, briefly, since go-git's object
-// storage keeps its caches in maps without locks.
+// in the size of models/. Lookups in decoded folders take no lock. Reading
+// an object borrows one of the treeFS's own object storages: go-git's keep
+// their caches in maps without locks, so readers at once each read through
+// a storage of their own.
 type treeFS struct {
-	s    storer.EncodedObjectStorer
-	mu   *sync.Mutex // storageLock(s)
-	root *dirIndex
-	when time.Time
+	stores *storePool
+	root   *dirIndex
+	when   time.Time
 
 	dirsMu sync.RWMutex
 	dirs   map[plumbing.Hash]*dirIndex
@@ -217,21 +218,71 @@ func storageLock(s storer.EncodedObjectStorer) *sync.Mutex {
 }
 
 func newTreeFS(s storer.EncodedObjectStorer, tree *object.Tree, when time.Time) *treeFS {
-	t := &treeFS{s: s, when: when, dirs: map[plumbing.Hash]*dirIndex{}}
+	t := &treeFS{when: when, dirs: map[plumbing.Hash]*dirIndex{}}
 	if fsStore, ok := s.(*filesystem.Storage); ok {
-		// A storage of its own that keeps the pack files open: the
-		// repository's reopens a pack for every object it reads. Objects
-		// are read once each, so its cache holds little; delta bases are
-		// what it saves.
-		own := filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRU(16*cache.MiByte),
-			filesystem.Options{KeepDescriptors: true})
-		t.s, t.mu = own, &sync.Mutex{}
-		runtime.AddCleanup(t, func(st *filesystem.Storage) { _ = st.Close() }, own)
+		// Storages of its own, one per reader at once, that keep the
+		// pack files open: the repository's reopens a pack for every
+		// object it reads, and go-git's object storage cannot be read
+		// by two goroutines at once. Objects are read once each, so a
+		// storage's cache holds little; delta bases are what it saves.
+		t.stores = newStorePool(runtime.GOMAXPROCS(0), func() storer.EncodedObjectStorer {
+			return filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRU(8*cache.MiByte),
+				filesystem.Options{KeepDescriptors: true})
+		})
+		runtime.AddCleanup(t, (*storePool).close, t.stores)
 	} else {
-		t.mu = storageLock(s)
+		// Another storage (in memory) is shared: one reader at a time,
+		// across every treeFS that reads it.
+		mu := storageLock(s)
+		t.stores = newStorePool(1, func() storer.EncodedObjectStorer { return s })
+		t.stores.lock = mu
 	}
 	t.root = t.index(tree)
 	return t
+}
+
+// storePool lends object storages to the readers of a treeFS, making up
+// to max of them.
+type storePool struct {
+	idle  chan storer.EncodedObjectStorer
+	made  atomic.Int32
+	max   int32
+	fresh func() storer.EncodedObjectStorer
+	lock  *sync.Mutex // held while a storage shared beyond the pool is lent
+}
+
+func newStorePool(max int, fresh func() storer.EncodedObjectStorer) *storePool {
+	return &storePool{idle: make(chan storer.EncodedObjectStorer, max), max: int32(max), fresh: fresh}
+}
+
+// with runs f with a storage that no other goroutine reads meanwhile.
+func (p *storePool) with(f func(s storer.EncodedObjectStorer) error) error {
+	var s storer.EncodedObjectStorer
+	select {
+	case s = <-p.idle:
+	default:
+		if p.made.Add(1) <= p.max {
+			s = p.fresh()
+		} else {
+			p.made.Add(-1)
+			s = <-p.idle
+		}
+	}
+	if p.lock != nil {
+		p.lock.Lock()
+		defer p.lock.Unlock()
+	}
+	defer func() { p.idle <- s }()
+	return f(s)
+}
+
+// close closes the storages made, once nothing reads them.
+func (p *storePool) close() {
+	for range p.made.Load() {
+		if c, ok := (<-p.idle).(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 // index makes the dirIndex of tree and remembers it.
@@ -255,9 +306,12 @@ func (t *treeFS) dir(h plumbing.Hash) (*dirIndex, error) {
 	if ok {
 		return d, nil
 	}
-	t.mu.Lock()
-	tree, err := object.GetTree(t.s, h)
-	t.mu.Unlock()
+	var tree *object.Tree
+	err := t.stores.with(func(s storer.EncodedObjectStorer) error {
+		var err error
+		tree, err = object.GetTree(s, h)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -352,28 +406,34 @@ func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 // readBlob reads the whole content of blob h: inventory files are small,
 // and reading them at once holds the storage's lock for the least time.
 func (t *treeFS) readBlob(h plumbing.Hash) ([]byte, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	o, err := t.s.EncodedObject(plumbing.BlobObject, h)
-	if err != nil {
-		return nil, err
-	}
-	r, err := o.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	b := make([]byte, 0, o.Size())
-	w := bytes.NewBuffer(b)
-	_, err = w.ReadFrom(r)
-	return w.Bytes(), err
+	var out []byte
+	err := t.stores.with(func(s storer.EncodedObjectStorer) error {
+		o, err := s.EncodedObject(plumbing.BlobObject, h)
+		if err != nil {
+			return err
+		}
+		r, err := o.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		w := bytes.NewBuffer(make([]byte, 0, o.Size()))
+		_, err = w.ReadFrom(r)
+		out = w.Bytes()
+		return err
+	})
+	return out, err
 }
 
 // blobSize is the size of blob h, without reading its content.
 func (t *treeFS) blobSize(h plumbing.Hash) (int64, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.s.EncodedObjectSize(h)
+	var size int64
+	err := t.stores.with(func(s storer.EncodedObjectStorer) error {
+		var err error
+		size, err = s.EncodedObjectSize(h)
+		return err
+	})
+	return size, err
 }
 
 // DirTree returns the tree hash of the folder at the clean path p when p
