@@ -32,9 +32,9 @@ import (
 // does not check out (a truncated or foreign file) is passed over whole;
 // an entry whose checksum does not is passed over alone.
 const (
-	packMagic   = "CAIRNC2\n"
-	packEnd     = "CAIRNEND"
-	packSuffix  = ".pack"
+	packMagic         = "CAIRNC2\n"
+	packEnd           = "CAIRNEND"
+	packSuffix        = ".pack"
 	trailerSize int64 = 4 + 8 + 4 + int64(len(packEnd))
 	// indexRecord is the size of one index record.
 	indexRecord = sha256.Size + 8 + 4 + 4
