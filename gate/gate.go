@@ -146,13 +146,20 @@ func Check(ctx context.Context, src *inventory.Source, opts Options) (*Verdict, 
 		}
 		v.Base = base
 	}
-	proposed, err := policy.LoadIsolated(ctx, src, opts.Load.Isolate)
+	iso := opts.Load.Isolate
+	if iso != nil && iso.Cache == nil && opts.Load.Cache != nil {
+		// The policy files compile in workers once per content too.
+		c := *iso
+		c.Cache = opts.Load.Cache
+		iso = &c
+	}
+	proposed, err := policy.LoadIsolated(ctx, src, iso)
 	if err != nil {
 		return nil, err
 	}
 	enforced := proposed
 	if policy.Governed(v.Base) {
-		if enforced, err = policy.LoadIsolated(ctx, v.Base.Source, opts.Load.Isolate); err != nil {
+		if enforced, err = policy.LoadIsolated(ctx, v.Base.Source, iso); err != nil {
 			return nil, fmt.Errorf("reading the base's policies: %w", err)
 		}
 	}

@@ -303,6 +303,18 @@ func (k *keyer) sum(fields ...string) cacheKey {
 	return out
 }
 
+// jobKey is the key of the output of the job name on input.
+func jobKey(c *Cache, name string, input []byte) cacheKey {
+	h := sha256.New()
+	writeField(h, c.codeVersion())
+	writeField(h, "job")
+	writeField(h, name)
+	writeBytes(h, input)
+	var out cacheKey
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
 // settingsKey is the key of inventory.cue's result.
 func settingsKey(c *Cache, src []byte) cacheKey {
 	h := sha256.New()

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,12 @@ import (
 const titleVisitor = "test.title"
 
 func init() {
+	RegisterJob("test.upper", func(in []byte) ([]byte, error) {
+		if string(in) == "fail" {
+			return nil, fmt.Errorf("asked to fail")
+		}
+		return bytes.ToUpper(in), nil
+	})
 	RegisterVisitor(titleVisitor, func(config []byte) (VisitFunc, error) {
 		return func(m *Model, v cue.Value, note func([]byte)) []byte {
 			s, _ := v.LookupPath(cue.ParsePath("card.title")).String()
@@ -362,4 +369,23 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	_, err = encodeValue(nil, &struct{ C chan int }{})
 	assert.Error(t, err)
+}
+
+// TestCacheJobs: with a Cache, Isolation.Run runs each job once per input:
+// a second Run needs no worker. Failures are not remembered.
+func TestCacheJobs(t *testing.T) {
+	cache := &Cache{Dir: t.TempDir()}
+	iso := testIsolation(t, Budget{Time: time.Minute, Memory: 1 << 30})
+	iso.Cache = cache
+	res, err := iso.Run(context.Background(), "test.upper", []byte("a"), []byte("fail"))
+	require.NoError(t, err)
+	require.Equal(t, "A", string(res[0].Output))
+	require.Error(t, res[1].Err)
+
+	broken := &Isolation{Command: []string{filepath.Join(t.TempDir(), "no-such-binary")}, Cache: cache}
+	res, err = broken.Run(context.Background(), "test.upper", []byte("a"))
+	require.NoError(t, err, "no worker is started")
+	assert.Equal(t, "A", string(res[0].Output))
+	_, err = broken.Run(context.Background(), "test.upper", []byte("fail"))
+	assert.Error(t, err, "a failure is not cached: a worker is needed")
 }

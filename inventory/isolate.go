@@ -45,6 +45,9 @@ type Isolation struct {
 	// TimeHint and MemoryHint say how a user raises each budget, e.g.
 	// "--eval-timeout / CAIRN_EVAL_TIMEOUT"; they end budget messages.
 	TimeHint, MemoryHint string
+	// Cache, when set, remembers the outputs of Run's jobs by their name
+	// and input: a job must be a function of its input.
+	Cache *Cache
 }
 
 // BudgetError is the error of a unit of evaluation that passed its budget.
@@ -196,6 +199,11 @@ type JobResult struct {
 // the next input. The error is ctx's, or a worker that cannot start.
 func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([]JobResult, error) {
 	out := make([]JobResult, len(inputs))
+	var cs *cacheSession
+	if iso.Cache != nil && len(inputs) > 0 {
+		cs = iso.Cache.open()
+		defer cs.close()
+	}
 	var p *proc
 	defer func() {
 		if p != nil {
@@ -203,6 +211,14 @@ func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([
 		}
 	}()
 	for i, in := range inputs {
+		var k cacheKey
+		if cs != nil {
+			k = jobKey(iso.Cache, name, in)
+			if e := cs.get(k); e != nil {
+				out[i].Output = e.value
+				continue
+			}
+		}
 		if p == nil {
 			var err error
 			if p, err = iso.start(&workerInit{Memory: iso.Budget.Memory}); err != nil {
@@ -223,6 +239,8 @@ func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([
 		out[i].Output = r.Output
 		if r.Err != "" {
 			out[i].Err = &WorkerError{Line: r.Err}
+		} else if cs != nil {
+			cs.put(k, &cacheEntry{value: r.Output})
 		}
 	}
 	return out, nil
