@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/gate"
@@ -67,6 +68,9 @@ type Options struct {
 	Forge func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error)
 	// HTTPClient fetches https:// artifacts and metrics; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Registry holds the credentials for oci:// registries, from outside
+	// the inventory; nil means anonymous.
+	Registry credentials.Store
 	// Logger receives the daemon's log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -162,6 +166,7 @@ func (d *Daemon) reconcilerOptions() reconciler.Options {
 		TargetRoot: filepath.Join(d.opts.StateDir, "targets"),
 		StateDir:   d.opts.StateDir,
 		HTTPClient: d.opts.HTTPClient,
+		Registry:   d.opts.Registry,
 		Now:        d.opts.Now,
 	}
 }
@@ -254,7 +259,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	log := d.log.With("revision", src.ShortRevision())
 	v, err := gate.Check(ctx, src, gate.Options{Now: d.opts.Now(), Trust: d.opts.Trust, Deploy: true,
-		HTTPClient: d.opts.HTTPClient, Load: d.opts.Load})
+		HTTPClient: d.opts.HTTPClient, Registry: d.opts.Registry, Load: d.opts.Load})
 	if err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("loading %s: %w", src.ShortRevision(), err))
 	}
