@@ -114,6 +114,9 @@ func registryErr(r ociRef, what string, err error) error {
 			return fmt.Errorf("%w: %s: not found in registry %s (404)", ErrRegistry, what, host)
 		}
 		return fmt.Errorf("%w: %s: registry %s answered %s", ErrRegistry, what, host, status)
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fmt.Errorf("%w: %s: registry %s asks for credentials and none are configured for it (docker login %s, or --registry-config FILE)",
+			ErrRegistry, what, host, host)
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%w: %s: not found in registry %s", ErrRegistry, what, host)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -291,9 +294,17 @@ func (o *Opener) Bundles(ctx context.Context, uri string) ([]Bundle, error) {
 	if err != nil {
 		return nil, registryErr(r, "manifest "+r.digest, err)
 	}
+	// All referrers are listed and filtered here: a registry that predates
+	// OCI 1.1 artifactType reports the config's media type in its place
+	// (the empty descriptor's, for a bundle), and the manifest says.
 	var refs []ocispec.Descriptor
-	err = repo.Referrers(ctx, subject, BundleArtifactType, func(page []ocispec.Descriptor) error {
-		refs = append(refs, page...)
+	err = repo.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
+		for _, d := range page {
+			switch d.ArtifactType {
+			case BundleArtifactType, ocispec.MediaTypeEmptyJSON, "":
+				refs = append(refs, d)
+			}
+		}
 		if len(refs) >= maxBundles {
 			return errStop
 		}
@@ -314,7 +325,8 @@ func (o *Opener) Bundles(ctx context.Context, uri string) ([]Bundle, error) {
 			return nil, registryErr(at, "referrer "+d.Digest.String(), err)
 		}
 		var m ocispec.Manifest
-		if err := json.Unmarshal(data, &m); err != nil || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleArtifactType {
+		if err := json.Unmarshal(data, &m); err != nil || m.ArtifactType != BundleArtifactType ||
+			len(m.Layers) != 1 || m.Layers[0].MediaType != BundleArtifactType {
 			continue // not a bundle this build writes
 		}
 		b, err := content(ctx, repo.Blobs(), m.Layers[0], maxBundle)
