@@ -50,6 +50,10 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"expand":           cmdExpand,
 
 	"prometheus-start": cmdPrometheusStart,
+
+	"registry-start":   cmdRegistryStart,
+	"registry-push":    cmdRegistryPush,
+	"registry-corrupt": cmdRegistryCorrupt,
 }
 
 type scriptTKey struct{}
