@@ -51,9 +51,9 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 
 	"prometheus-start": cmdPrometheusStart,
 
-	"registry-start":   cmdRegistryStart,
-	"registry-push":    cmdRegistryPush,
-	"registry-corrupt": cmdRegistryCorrupt,
+	"registry-start": cmdRegistryStart,
+	"registry-push":  cmdRegistryPush,
+	"registry-blob":  cmdRegistryCorrupt,
 }
 
 type scriptTKey struct{}

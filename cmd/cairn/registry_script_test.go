@@ -99,19 +99,40 @@ func cmdRegistryPush(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdRegistryCorrupt is the script command
 //
-//	registry-corrupt DIGEST
+//	registry-blob corrupt|break|restore|hide DIGEST
 //
-// It overwrites the stored bytes of blob or manifest DIGEST in
-// docker-registry's storage.
+// corrupt changes the stored bytes of blob or manifest DIGEST in
+// docker-registry's storage (a manifest stays valid JSON: its created
+// date changes), break makes a manifest invalid JSON (the registry then
+// answers 500 for it), hide moves the bytes away (it answers 404), and
+// restore puts the original back.
 func cmdRegistryCorrupt(ts *testscript.TestScript, neg bool, args []string) {
-	noNeg(ts, neg, "registry-corrupt")
+	noNeg(ts, neg, "registry-blob")
 	reg, ok := scriptRegistry(ts)
-	if !ok || reg.Storage == "" || len(args) != 1 {
-		ts.Fatalf("usage: registry-corrupt DIGEST, after registry-start distribution")
+	if !ok || reg.Storage == "" || len(args) != 2 {
+		ts.Fatalf("usage: registry-blob corrupt|restore|hide DIGEST, after registry-start distribution")
 	}
-	p := reg.BlobPath(args[0])
-	data, err := os.ReadFile(p)
-	ts.Check(err)
-	data[len(data)-2] ^= 1
-	ts.Check(os.WriteFile(p, data, 0o644))
+	p := reg.BlobPath(args[1])
+	switch args[0] {
+	case "corrupt", "break":
+		data, err := os.ReadFile(p)
+		ts.Check(err)
+		ts.Check(os.WriteFile(p+".orig", data, 0o644))
+		if i := strings.Index(string(data), "2026-11-23"); i >= 0 && args[0] == "corrupt" {
+			data[i+3] = '7'
+		} else {
+			data[len(data)-2] ^= 1
+		}
+		ts.Check(os.WriteFile(p, data, 0o644))
+	case "hide":
+		ts.Check(os.Rename(filepath.Dir(p), filepath.Dir(p)+".hidden"))
+	case "restore":
+		if _, err := os.Stat(filepath.Dir(p) + ".hidden"); err == nil {
+			ts.Check(os.Rename(filepath.Dir(p)+".hidden", filepath.Dir(p)))
+			return
+		}
+		ts.Check(os.Rename(p+".orig", p))
+	default:
+		ts.Fatalf("registry-blob: unknown action %q", args[0])
+	}
 }
