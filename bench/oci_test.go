@@ -89,6 +89,16 @@ func BenchmarkVerifyOCI(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(verify.wall)/float64(ossl.wall), "ratio-openssl")
+		// The transfer alone, the floor under verify: curl of the layer blob
+		// over the same TLS loopback, into /dev/null.
+		if _, err := exec.LookPath("curl"); err == nil {
+			blob := "https://" + reg.Host + "/v2/bench/big/blobs/" + reg.Manifest(b, "bench/big", d).Layers[0].Digest.String()
+			fetch, err := measure(dir, 3, "curl", "-sf", "--cacert", reg.CertFile, "-o", "/dev/null", blob)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(fetch.wall.Seconds(), "curl-s")
+		}
 		b.ReportMetric(verify.wall.Seconds(), "verify-s")
 		b.ReportMetric(sum.wall.Seconds(), "sha256sum-s")
 		b.ReportMetric(float64(verify.wall)/float64(sum.wall), "ratio")
