@@ -135,7 +135,7 @@ func TestSettingsReferences(t *testing.T) {
 	}, {
 		name:    "an artifact scheme this build cannot fetch",
 		changes: []change{{"models/fraud-detector/model.cue", `"file://artifacts/fraud-detector/2.2.0/model.onnx"`, `"s3://acme-models/fraud/2.2.0/model.onnx"`}},
-		want:    []string{`models/fraud-detector/model.cue:45:4: versions."2.2.0".artifact.uri: scheme s3:// cannot be fetched by this build (want file:// or https://)`},
+		want:    []string{`models/fraud-detector/model.cue:45:4: versions."2.2.0".artifact.uri: scheme s3:// cannot be fetched by this build (want file://, https:// or oci://)`},
 	}, {
 		name: "plain http, oci and no scheme",
 		changes: []change{
@@ -144,14 +144,43 @@ func TestSettingsReferences(t *testing.T) {
 			{"models/demand-forecast/model.cue", `"file://artifacts/demand-forecast/0.3.0/model.json"`, `"oci://ghcr.io/acme/demand@sha256:0000000000000000000000000000000000000000000000000000000000000000"`},
 		},
 		want: []string{
-			`models/churn-predictor/model.cue:18:3: versions."1.4.0".artifact.uri: scheme http:// cannot be fetched by this build: anyone on the path can change what it serves (want file:// or https://)`,
-			`models/churn-predictor/model.cue:22:3: versions."1.5.0".artifact.uri: "artifacts/churn-predictor/1.5.0/model.joblib" is not a URI (want file:// or https://)`,
-			`models/demand-forecast/model.cue:17:2: versions."0.3.0".artifact.uri: scheme oci:// cannot be fetched by this build (want file:// or https://)`,
+			`models/churn-predictor/model.cue:18:3: versions."1.4.0".artifact.uri: scheme http:// cannot be fetched by this build: anyone on the path can change what it serves (want file://, https:// or oci://)`,
+			`models/churn-predictor/model.cue:22:3: versions."1.5.0".artifact.uri: "artifacts/churn-predictor/1.5.0/model.joblib" is not a URI (want file://, https:// or oci://)`,
+			`models/demand-forecast/model.cue:17:2: versions."0.3.0".artifact.uri: names manifest sha256:0000000000000000000000000000000000000000000000000000000000000000 but the version's digest is sha256:1082aba19017bec2d6763e245181f2ce54c67c855f9109f030b1183a997dd590: the digest of an oci:// artifact is its manifest digest`,
 		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, quickstartProblems(t, tt.changes...))
+		})
+	}
+}
+
+func TestParseOCI(t *testing.T) {
+	d := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct {
+		uri, repo, err string
+	}{
+		{"oci://ghcr.io/acme/m@" + d, "ghcr.io/acme/m", ""},
+		{"oci://127.0.0.1:5000/acme/m:1.2.0@" + d, "127.0.0.1:5000/acme/m", ""},
+		{"oci://ghcr.io/acme/m:1.2.0", "", `"oci://ghcr.io/acme/m:1.2.0": an oci:// artifact must be pinned by its manifest digest: a tag can move; write oci://REGISTRY/REPO@sha256:<manifest digest> (a tag may stay before the @)`},
+		{"oci://ghcr.io/acme/m", "", "a tag can move"},
+		{"oci://ghcr.io/acme/m@sha512:" + strings.Repeat("ab", 64), "", "want @sha256:<64 hex digits>"},
+		{"oci://ghcr.io/acme/m@sha256:AB" + strings.Repeat("ab", 31), "", "want @sha256:<64 hex digits>"},
+		{"oci://ghcr.io/Acme/m@" + d, "", "invalid reference"},
+		{"oci:///m@" + d, "", "invalid reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			ref, err := ParseOCI(tt.uri)
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.repo, ref.Registry+"/"+ref.Repository)
+			assert.Equal(t, d, ref.Reference)
 		})
 	}
 }
@@ -166,7 +195,7 @@ func TestArtifactScheme(t *testing.T) {
 		{"https://models.example/m.onnx", "https://", true},
 		{"HTTPS://models.example/m.onnx", "HTTPS://", false},
 		{"s3://bucket/m.onnx", "s3://", false},
-		{"oci://ghcr.io/acme/m:1", "oci://", false},
+		{"oci://ghcr.io/acme/m:1", "oci://", true},
 		{"artifacts/m.onnx", "", false},
 		{"://x", "", false},
 	}

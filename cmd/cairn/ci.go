@@ -511,6 +511,9 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	if err != nil {
 		return err
 	}
+	if ropts.Registry, err = opts.registry.credentials(src); err != nil {
+		return err
+	}
 	var out fmt.Stringer
 	var changed int
 	count := func(tps []reconciler.TargetPlan) {

@@ -132,10 +132,14 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	creds, err := opts.registry.credentials(trustSrc)
+	if err != nil {
+		return err
+	}
 	dopts := daemon.Options{
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
-		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
+		Trust: trust, Registry: creds, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
 		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)}, Kube: kube,
 	}

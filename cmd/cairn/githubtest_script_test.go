@@ -58,6 +58,9 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"kube-status":    cmdKubeStatus,
 	"kube-get":       cmdKubeGet,
 	"artifact-serve": cmdArtifactServe,
+	"registry-start": cmdRegistryStart,
+	"registry-push":  cmdRegistryPush,
+	"registry-blob":  cmdRegistryCorrupt,
 }
 
 type scriptTKey struct{}

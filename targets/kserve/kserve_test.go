@@ -113,7 +113,7 @@ func TestApply(t *testing.T) {
 			churn := a.model("churn-predictor", "1.0.0")
 			tg := c.target(t, "prod", kserve.Options{})
 
-			cs, err := tg.Apply(ctx, "rev1", []targets.Model{fraud, churn}, a.open)
+			cs, err := tg.Apply(ctx, "rev1", []targets.Model{fraud, churn}, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			assert.Equal(t, []targets.Change{
 				{Model: "churn-predictor", Action: targets.Created, To: "1.0.0", Digest: churn.Artifact.Digest, Object: "kserve " + c.ns + "/churn-predictor"},
@@ -142,7 +142,7 @@ func TestApply(t *testing.T) {
 
 			// The same desired state again: nothing is written.
 			rv := map[string]string{"fraud-detector": o.GetResourceVersion(), "churn-predictor": c.get(t, "churn-predictor").GetResourceVersion()}
-			cs, err = tg.Apply(ctx, "rev2", []targets.Model{fraud, churn}, a.open)
+			cs, err = tg.Apply(ctx, "rev2", []targets.Model{fraud, churn}, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			for _, ch := range cs {
 				assert.Equal(t, targets.Unchanged, ch.Action, ch.Model)
@@ -152,7 +152,7 @@ func TestApply(t *testing.T) {
 
 			// A promotion changes storageUri; a model no longer pinned is pruned.
 			fraud3 := a.model("fraud-detector", "3.0.0")
-			cs, err = tg.Apply(ctx, "rev3", []targets.Model{fraud3}, a.open)
+			cs, err = tg.Apply(ctx, "rev3", []targets.Model{fraud3}, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			assert.Equal(t, []targets.Change{
 				{Model: "churn-predictor", Action: targets.Deleted, From: "1.0.0", Object: "kserve " + c.ns + "/churn-predictor"},
@@ -165,7 +165,7 @@ func TestApply(t *testing.T) {
 			assert.True(t, isNotFound(err), "churn-predictor pruned: %v", err)
 
 			// Nothing desired: every managed object goes, the foreign one stays.
-			_, err = tg.Apply(ctx, "rev4", nil, a.open)
+			_, err = tg.Apply(ctx, "rev4", nil, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			l, err := c.dyn.List(ctx, metav1.ListOptions{})
 			require.NoError(t, err)
@@ -174,7 +174,7 @@ func TestApply(t *testing.T) {
 			assert.Equal(t, foreignRV, l.Items[0].GetResourceVersion())
 
 			// A desired model with the foreign object's name is refused, not taken over.
-			_, err = tg.Apply(ctx, "rev5", []targets.Model{a.model("hand-made", "1.0.0")}, a.open)
+			_, err = tg.Apply(ctx, "rev5", []targets.Model{a.model("hand-made", "1.0.0")}, targets.OpenFunc(a.open))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "kserve "+c.ns+"/hand-made exists and is not managed by cairn target prod")
 			assert.Equal(t, foreignRV, c.get(t, "hand-made").GetResourceVersion())
@@ -190,7 +190,7 @@ func TestVerifiesBeforeWriting(t *testing.T) {
 	a := artifacts{}
 	good, bad := a.model("good", "1.0.0"), a.model("bad", "1.0.0")
 	a[bad.Artifact.URI] = []byte("tampered")
-	cs, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", []targets.Model{good, bad}, a.open)
+	cs, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", []targets.Model{good, bad}, targets.OpenFunc(a.open))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad: artifact "+bad.Artifact.URI+" has digest sha256:")
 	assert.Equal(t, targets.Skipped, cs[0].Action, "bad")
@@ -222,7 +222,7 @@ func TestDrift(t *testing.T) {
 			m := a.model("fraud-detector", "2.3.0")
 			desired := []targets.Model{m}
 			tg := c.target(t, "prod", kserve.Options{})
-			_, err := tg.Apply(ctx, "rev1", desired, a.open)
+			_, err := tg.Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 
 			// A defaulting webhook adds a field Cairn does not set.
@@ -253,13 +253,13 @@ func TestDrift(t *testing.T) {
 			assert.Contains(t, f.Conflict, `conflict with "kubectl-patch"`)
 
 			// A plain apply does not take the field back.
-			_, err = tg.Apply(ctx, "rev2", desired, a.open)
+			_, err = tg.Apply(ctx, "rev2", desired, targets.OpenFunc(a.open))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `conflict with "kubectl-patch"`)
 			assert.Equal(t, "s3://elsewhere/model.onnx", str(t, c.get(t, "fraud-detector"), "spec", "predictor", "model", "storageUri"))
 
 			// A heal does.
-			cs, err = c.target(t, "prod", kserve.Options{Force: true}).Apply(ctx, "rev2", desired, a.open)
+			cs, err = c.target(t, "prod", kserve.Options{Force: true}).Apply(ctx, "rev2", desired, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			assert.Equal(t, targets.Updated, cs[0].Action)
 			assert.Equal(t, m.Artifact.URI, str(t, c.get(t, "fraud-detector"), "spec", "predictor", "model", "storageUri"))
@@ -298,7 +298,7 @@ func TestWait(t *testing.T) {
 	a := artifacts{}
 	tg := c.target(t, "prod", kserve.Options{})
 	ok, broken, slow := a.model("ok", "1.0.0"), a.model("broken", "1.0.0"), a.model("slow", "1.0.0")
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{ok, broken, slow}, a.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{ok, broken, slow}, targets.OpenFunc(a.open))
 	require.NoError(t, err)
 
 	go func() {
@@ -359,7 +359,7 @@ func TestAPIErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tg, err := kserve.New(tt.cfg, "prod", c.ns, kserve.Options{})
 			require.NoError(t, err)
-			_, err = tg.Apply(ctx, "rev1", desired, a.open)
+			_, err = tg.Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, err.Error(), "not-a-token")
@@ -369,7 +369,7 @@ func TestAPIErrors(t *testing.T) {
 	t.Run("no CRD", func(t *testing.T) {
 		require.NoError(t, c.DeleteCRD(ctx))
 		t.Cleanup(func() { require.NoError(t, c.InstallCRD(ctx, kubetest.FullCRD)) })
-		_, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", desired, a.open)
+		_, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "the API server does not serve serving.kserve.io/v1beta1: install KServe's InferenceService CRD")
 		assert.NotContains(t, err.Error(), "\n")
