@@ -19,7 +19,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/internal/kubetest"
+	"github.com/cairnops/cairn/internal/registrytest"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/targets"
 	"github.com/cairnops/cairn/targets/kserve"
 )
@@ -392,4 +395,35 @@ func TestRefusesFileArtifacts(t *testing.T) {
 
 func isNotFound(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "not found")
+}
+
+// TestOCIPin: an oci://…@sha256:… pin passes through as storageUri, with
+// its digest, after the manifest and every layer verified; a layer that
+// does not match its digest writes nothing.
+func TestOCIPin(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t, kubetest.FullCRD)
+	reg := registrytest.InProcess(t, nil)
+	d := reg.Push(t, "models/fraud", "v1",
+		registrytest.Layer{Title: "model.onnx", Data: []byte("weights")},
+		registrytest.Layer{Title: "README.md", MediaType: registrytest.ModelKitDocs, Data: []byte("docs")})
+	uri := "oci://" + reg.Host + "/models/fraud:v1@" + d
+	m := targets.Model{Name: "fraud-detector", Version: "1.0.0", Artifact: targets.Artifact{URI: uri, Digest: d},
+		Serving: targets.Serving{Format: "onnx"}}
+	open := artifact.NewOpener(&inventory.Source{Dir: t.TempDir()}, reg.Client).Target()
+	tg := c.target(t, "prod", kserve.Options{})
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{m}, open)
+	require.NoError(t, err)
+	assert.Equal(t, uri, str(t, c.get(t, "fraud-detector"), "spec", "predictor", "model", "storageUri"))
+	assert.Equal(t, d, c.get(t, "fraud-detector").GetAnnotations()["cairn.dev/digest"])
+
+	// A pin whose digest names another manifest is refused before any write.
+	other := m
+	other.Name = "other"
+	other.Artifact.Digest = "sha256:" + strings.Repeat("0", 64)
+	other.Artifact.URI = "oci://" + reg.Host + "/models/fraud@" + other.Artifact.Digest
+	_, err = tg.Apply(ctx, "rev2", []targets.Model{m, other}, open)
+	require.Error(t, err)
+	_, err = c.dyn.Get(ctx, "other", metav1.GetOptions{})
+	assert.True(t, isNotFound(err), "other was not written: %v", err)
 }
