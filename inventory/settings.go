@@ -244,6 +244,36 @@ func (inv *Inventory) settingsProblems(v cue.Value, kinds []string) []Problem {
 		}
 	}
 	out = append(out, localPathProblems(inv, s, targets)...)
+	out = append(out, kserveNamespaceProblems(inv, s, targets)...)
+	return out
+}
+
+// kserveNamespaceProblems checks that no two kserve targets serve the same
+// namespace of the same kubeconfig context: each would prune the other's
+// InferenceServices as models it does not want.
+func kserveNamespaceProblems(inv *Inventory, s schema.Settings, targets []string) []Problem {
+	var out []Problem
+	seen := map[[2]string]string{}
+	for _, name := range targets {
+		t := s.Targets[name]
+		ns, _ := t.Config["namespace"].(string)
+		if t.Kind != "kserve" || ns == "" {
+			continue
+		}
+		kctx, _ := t.Config["context"].(string)
+		key := [2]string{kctx, ns}
+		if other, ok := seen[key]; ok {
+			at := []string{"targets", name, "namespace"}
+			where := "namespace " + strconv.Quote(ns)
+			if kctx != "" {
+				where += " of context " + strconv.Quote(kctx)
+			}
+			out = append(out, Problem{Pos: inv.SettingsPos(at...), Message: pathString(at) +
+				fmt.Sprintf(": %s is also served by target %s: each kserve target needs its own namespace", where, other)})
+			continue
+		}
+		seen[key] = name
+	}
 	return out
 }
 

@@ -93,13 +93,13 @@ func TestSettingsReferences(t *testing.T) {
 			`models/fraud-detector/model.cue:86:2: monitors."p99-latency".stage: "production" (the default) is not a stage of inventory.cue (stages: development, staging, live)`,
 		},
 	}, {
-		name:    "a kind this build does not implement",
+		name:    "a kserve target",
 		changes: []change{{inv, `kind: "local", path: "production"`, `kind: "kserve", namespace: "models"`}},
-		want:    []string{`inventory.cue:11:38: targets."prod-local".kind: "kserve" is not a target kind this build implements (want "local")`},
+		want:    []string{},
 	}, {
 		name:    "kubernetes is not a kind",
 		changes: []change{{inv, `kind: "local", path: "production"`, `kind: "kubernetes"`}},
-		want:    []string{`inventory.cue:11:38: targets."prod-local".kind: "kubernetes" is not a target kind this build implements (want "local")`},
+		want:    []string{`inventory.cue:11:38: targets."prod-local".kind: "kubernetes" is not a target kind this build implements (want "kserve" or "local")`},
 	}, {
 		name:    "a local path that is not a string",
 		changes: []change{{inv, `path: "production"`, `path: 42`}},
@@ -128,6 +128,20 @@ func TestSettingsReferences(t *testing.T) {
 		name:    "a local target inside another's folder",
 		changes: []change{{inv, `path: "production"`, `path: "staging/prod"`}},
 		want:    []string{`inventory.cue:10:53: targets."staging-local".path: "staging" holds the folder of target prod-local ("staging/prod"): local target folders must not nest`},
+	}, {
+		name: "two kserve targets share a namespace",
+		changes: []change{
+			{inv, `kind: "local", path: "production"`, `kind: "kserve", namespace: "models"`},
+			{inv, `kind: "local", path: "staging"`, `kind: "kserve", namespace: "models"`},
+		},
+		want: []string{`inventory.cue:10:54: targets."staging-local".namespace: namespace "models" is also served by target prod-local: each kserve target needs its own namespace`},
+	}, {
+		name: "kserve targets of two contexts may share a namespace name",
+		changes: []change{
+			{inv, `kind: "local", path: "production"`, `kind: "kserve", namespace: "models", context: "eu"`},
+			{inv, `kind: "local", path: "staging"`, `kind: "kserve", namespace: "models"`},
+		},
+		want: []string{},
 	}, {
 		name:    "a setting the local kind does not have",
 		changes: []change{{inv, `path: "production"`, `path: "production", replicas: 2`}},
