@@ -64,6 +64,9 @@ type DriftReport struct {
 	Healed map[string]ChangeSet `json:"healed,omitempty"`
 	// Errors are targets that could not be observed or healed, by target name.
 	Errors map[string]string `json:"errors,omitempty"`
+	// Served is what the serving platform says of each model, by target and
+	// model, for targets that report it (kserve): readiness and URL.
+	Served map[string]map[string]targets.Status `json:"served,omitempty"`
 }
 
 // Drift observes every target (or the one opts.Target names) and compares
@@ -91,6 +94,17 @@ func Drift(ctx context.Context, v *gate.Verdict, opts Options, heal bool) (*Drif
 			continue
 		}
 		fs := runsVersion(inv, compare(b.Name, desired, obs))
+		for _, o := range obs {
+			if o.Status != nil {
+				if rep.Served == nil {
+					rep.Served = map[string]map[string]targets.Status{}
+				}
+				if rep.Served[b.Name] == nil {
+					rep.Served[b.Name] = map[string]targets.Status{}
+				}
+				rep.Served[b.Name][o.Name] = *o.Status
+			}
+		}
 		if len(fs) > 0 && heal && b.OnDrift == "heal" {
 			o := opts
 			o.Target, o.heal = b.Name, true

@@ -604,11 +604,12 @@ func ownedDepth(fields map[string]any, path []string) (int, bool) {
 }
 
 // status reads the serving state of an InferenceService: Ready, and where
-// KServe reports them, the model's transition and load states.
+// KServe reports them, the model's transition and load states. An object
+// without a status is not ready.
 func status(o *unstructured.Unstructured) *targets.Status {
 	st, ok := o.Object["status"].(map[string]any)
 	if !ok {
-		return nil
+		return &targets.Status{Reason: "no status yet: the KServe controller has not seen it"}
 	}
 	out := &targets.Status{}
 	out.URL, _ = st["url"].(string)
