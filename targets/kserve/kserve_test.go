@@ -6,18 +6,27 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/internal/kubetest"
@@ -426,4 +435,73 @@ func TestOCIPin(t *testing.T) {
 	require.Error(t, err)
 	_, err = c.dyn.Get(ctx, "other", metav1.GetOptions{})
 	assert.True(t, isNotFound(err), "other was not written: %v", err)
+}
+
+// readmeRole returns the Role of the README's kserve section, the one the
+// daemon needs, for namespace ns.
+func readmeRole(t *testing.T, ns string) *rbacv1.Role {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	s := string(b)
+	i := strings.Index(s, "```yaml\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n")
+	require.GreaterOrEqual(t, i, 0, "the README shows the Role")
+	s = s[i+len("```yaml\n"):]
+	s = s[:strings.Index(s, "```")]
+	var role rbacv1.Role
+	require.NoError(t, yaml.UnmarshalStrict([]byte(s), &role))
+	role.Namespace = ns
+	return &role
+}
+
+// TestREADMERole: a service account bound by the README's Role applies,
+// observes, waits and prunes, and may do nothing else: not read secrets,
+// not touch InferenceServices of another namespace.
+func TestREADMERole(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t, kubetest.FullCRD)
+	other := c.Namespace(t)
+	cs, err := kubernetes.NewForConfig(c.Admin())
+	require.NoError(t, err)
+	_, err = cs.CoreV1().ServiceAccounts(c.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cairn"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	role, err := cs.RbacV1().Roles(c.ns).Create(ctx, readmeRole(t, c.ns), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(c.ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "cairn", Namespace: c.ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "cairn", Namespace: c.ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	tok, err := cs.CoreV1().ServiceAccounts(c.ns).CreateToken(ctx, "cairn", &authv1.TokenRequest{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	sa := c.Config(tok.Status.Token)
+
+	a := artifacts{}
+	m1, m2 := a.model("one", "1.0.0"), a.model("two", "1.0.0")
+	tg, err := kserve.New(sa, "prod", c.ns, kserve.Options{})
+	require.NoError(t, err)
+	_, err = tg.Apply(ctx, "rev1", []targets.Model{m1, m2}, targets.OpenFunc(a.open))
+	require.NoError(t, err, "create")
+	c.patch(t, "one", `{"spec":{"predictor":{"model":{"runtime":"x"}}}}`)
+	obs, err := tg.Observe(ctx, []targets.Model{m1})
+	require.NoError(t, err, "observe")
+	require.NotEmpty(t, obs)
+	healer, err := kserve.New(sa, "prod", c.ns, kserve.Options{Force: true})
+	require.NoError(t, err)
+	_, err = healer.Apply(ctx, "rev2", []targets.Model{m1}, targets.OpenFunc(a.open))
+	require.NoError(t, err, "heal and prune")
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	assert.NotContains(t, fmt.Sprint(healer.Wait(wctx)), "forbidden", "wait reads the objects")
+
+	scs, err := kubernetes.NewForConfig(sa)
+	require.NoError(t, err)
+	_, err = scs.CoreV1().Secrets(c.ns).List(ctx, metav1.ListOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "secrets: %v", err)
+	elsewhere, err := kserve.New(sa, "prod", other, kserve.Options{})
+	require.NoError(t, err)
+	_, err = elsewhere.Plan(ctx, []targets.Model{m1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "forbidden by RBAC")
 }
