@@ -170,6 +170,21 @@ type Result struct {
 	Requirement
 	// Approvers are the logins whose approvals count, sorted.
 	Approvers []string `json:"approvers"`
+	// Approvals are the approvals that count, in the order of Approvers,
+	// with when each was submitted and what made the reviewer eligible.
+	Approvals []Approval `json:"-"`
+}
+
+// Approval is one reviewer's approval that counts.
+type Approval struct {
+	// Login is the reviewer's login.
+	Login string
+	// SubmittedAt is when the counting review was submitted.
+	SubmittedAt time.Time
+	// For is the entry of the requirement's eligible list ("@org/team" or
+	// "@user") through which the approval counts; empty when any reviewer
+	// may approve.
+	For string
 }
 
 // Satisfied reports whether enough approvers approved.
@@ -185,7 +200,7 @@ func (r Result) Missing() int { return max(r.Min-len(r.Approvers), 0) }
 // to headSHA; author never counts; logins compare case-insensitively. Teams
 // in From are resolved with members, once each. The error is members'.
 func Evaluate(ctx context.Context, reqs []Requirement, reviews []Review, author, headSHA string, members MembersFunc) ([]Result, error) {
-	approved := approvers(reviews, author, headSHA)
+	approved := Approved(reviews, author, headSHA)
 	teams := map[string]map[string]bool{}
 	allowed := func(login, who string) (bool, error) {
 		who = strings.TrimPrefix(strings.TrimSpace(who), "@")
@@ -213,20 +228,24 @@ func Evaluate(ctx context.Context, reqs []Requirement, reviews []Review, author,
 	}
 	out := make([]Result, 0, len(reqs))
 	for _, r := range reqs {
-		res := Result{Requirement: r, Approvers: []string{}}
-		for _, login := range approved {
+		res := Result{Requirement: r, Approvers: []string{}, Approvals: []Approval{}}
+		for _, a := range approved {
 			ok := len(r.Eligible) == 0
 			for _, who := range r.Eligible {
 				if ok {
 					break
 				}
 				var err error
-				if ok, err = allowed(login, who); err != nil {
+				if ok, err = allowed(a.Login, who); err != nil {
 					return nil, err
+				}
+				if ok {
+					a.For = who
 				}
 			}
 			if ok {
-				res.Approvers = append(res.Approvers, login)
+				res.Approvers = append(res.Approvers, a.Login)
+				res.Approvals = append(res.Approvals, a)
 			}
 		}
 		out = append(out, res)
@@ -234,9 +253,10 @@ func Evaluate(ctx context.Context, reqs []Requirement, reviews []Review, author,
 	return out, nil
 }
 
-// approvers returns the sorted logins whose latest decisive review approves
-// headSHA, without author.
-func approvers(reviews []Review, author, headSHA string) []string {
+// Approved returns the approvals that count before eligibility, sorted by
+// login: each reviewer's latest decisive review (as Evaluate reads them)
+// that is APPROVED on headSHA, without author's. For is empty.
+func Approved(reviews []Review, author, headSHA string) []Approval {
 	sorted := append([]Review(nil), reviews...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].SubmittedAt.Before(sorted[j].SubmittedAt) })
 	latest := map[string]Review{}
@@ -246,16 +266,16 @@ func approvers(reviews []Review, author, headSHA string) []string {
 			latest[strings.ToLower(rv.User)] = rv
 		}
 	}
-	var out []string
+	var out []Approval
 	for login, rv := range latest {
 		if login == "" || strings.EqualFold(login, author) {
 			continue
 		}
 		if strings.ToUpper(rv.State) == "APPROVED" && rv.CommitID == headSHA && headSHA != "" {
-			out = append(out, rv.User)
+			out = append(out, Approval{Login: rv.User, SubmittedAt: rv.SubmittedAt})
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Login < out[j].Login })
 	return out
 }
 

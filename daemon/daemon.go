@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/gate"
@@ -65,8 +67,17 @@ type Options struct {
 	// Forge, when set, connects to GitHub so that the drift tick answers
 	// findings with pull requests (remedy.Remediate).
 	Forge func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error)
+	// Receipts, when set, returns the issuer of the approval receipts of
+	// one apply (receipt.New); nil issues none.
+	Receipts func() reconciler.Receipts
 	// HTTPClient fetches https:// artifacts and metrics; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Kube loads the cluster credentials of kserve targets
+	// (reconciler.Options.Kube); nil skips kserve targets.
+	Kube func(context string) (*rest.Config, error)
+	// Registry holds the credentials for oci:// registries, from outside
+	// the inventory; nil means anonymous.
+	Registry credentials.Store
 	// Logger receives the daemon's log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -162,7 +173,9 @@ func (d *Daemon) reconcilerOptions() reconciler.Options {
 		TargetRoot: filepath.Join(d.opts.StateDir, "targets"),
 		StateDir:   d.opts.StateDir,
 		HTTPClient: d.opts.HTTPClient,
+		Registry:   d.opts.Registry,
 		Now:        d.opts.Now,
+		Kube:       d.opts.Kube,
 	}
 }
 
@@ -254,7 +267,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	log := d.log.With("revision", src.ShortRevision())
 	v, err := gate.Check(ctx, src, gate.Options{Now: d.opts.Now(), Trust: d.opts.Trust, Deploy: true,
-		HTTPClient: d.opts.HTTPClient, Load: d.opts.Load})
+		HTTPClient: d.opts.HTTPClient, Registry: d.opts.Registry, Load: d.opts.Load})
 	if err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("loading %s: %w", src.ShortRevision(), err))
 	}
@@ -302,6 +315,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	log.Info("applying")
 	ropts.Deployments = d.deployments(ctx, inv)
+	if d.opts.Receipts != nil {
+		ropts.Receipts = d.opts.Receipts()
+	}
 	res, err := reconciler.Apply(actx, v, ropts)
 	if err == nil || errors.Is(err, reconciler.ErrRefused) || errors.Is(err, reconciler.ErrTargetFailed) {
 		// Apply recorded its audit entries; an I/O error on the state
@@ -317,6 +333,9 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 		for _, tp := range res.Targets {
 			if tp.DeploymentError != "" {
 				log.Warn("github deployment", "target", tp.Target, "error", maskURL(tp.DeploymentError))
+			}
+			if tp.ReceiptError != "" {
+				log.Warn("receipt", "target", tp.Target, "error", maskURL(tp.ReceiptError))
 			}
 		}
 	}

@@ -133,7 +133,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 		}
 		obs, ok := observed[c.Target]
 		if !ok {
-			deployed, err := drv.Observe(ctx)
+			deployed, err := drv.Observe(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("observing target %s: %w", c.Target, err)
 			}

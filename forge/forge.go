@@ -82,6 +82,11 @@ type PR struct {
 	Labels  []string
 	Author  string
 	Merged  bool
+	// BaseSHA is the base's commit; MergeCommitSHA and MergedAt are set
+	// on a merged pull request (the merge or squash commit).
+	BaseSHA        string
+	MergeCommitSHA string
+	MergedAt       time.Time
 }
 
 // Review is one submitted pull request review.
@@ -176,6 +181,10 @@ func toPR(p *github.PullRequest) PR {
 		Base:    p.GetBase().GetRef(),
 		Author:  p.GetUser().GetLogin(),
 		Merged:  p.GetMerged(),
+
+		BaseSHA:        p.GetBase().GetSHA(),
+		MergeCommitSHA: p.GetMergeCommitSHA(),
+		MergedAt:       p.GetMergedAt().Time,
 	}
 	for _, l := range p.Labels {
 		out.Labels = append(out.Labels, l.GetName())

@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"time"
 
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
 	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
@@ -52,8 +54,12 @@ type Options struct {
 	// Progress, when set, wraps each artifact stream of Artifacts, given a
 	// label (model@version) and its size (-1 when unknown).
 	Progress func(label string, r io.Reader, size int64) io.Reader
-	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
+	// HTTPClient fetches https:// artifacts and reaches oci:// registries;
+	// nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Registry holds the credentials for oci:// registries (the operator's
+	// docker config, never the repository's); nil means anonymous.
+	Registry credentials.Store
 	// Load tunes the evaluation (workers, isolation, cache); Visit,
 	// Visitor and Only are set by Check. With Load.Isolate the policy files
 	// are compiled, and the rules run, in its worker processes too; with
@@ -235,5 +241,5 @@ func untrusted(inv *inventory.Inventory) []policy.Finding {
 
 // opener returns the artifact opener of the checked revision.
 func opener(inv *inventory.Inventory, opts Options) *artifact.Opener {
-	return artifact.NewOpener(inv.Source, opts.HTTPClient)
+	return artifact.NewOpener(inv.Source, opts.HTTPClient).WithCredentials(opts.Registry)
 }

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/cairnops/cairn/targets"
 )
 
 // builtin lists the built-in rules in the order DESIGN.md gives them. A new
@@ -13,6 +15,7 @@ var builtin = []Rule{
 	{ID: "schema", Severity: Error, Description: "the model and settings unify with the schema", check: checkSchema},
 	{ID: "pin-digest", Severity: Error, Description: "every version pins a sha256 digest and an immutable artifact URI (no branch, moving tag or latest)", check: checkPinDigest},
 	{ID: "stage-version", Severity: Error, Description: "every stage names a declared version; every stage is a declared stage", check: checkStageVersion},
+	{ID: "target-artifact", Severity: Error, Description: "every version a target serves has an artifact that target kind can fetch (kserve: https:// or oci://)", check: checkTargetArtifact},
 	{ID: "promotion-path", Severity: Error, Description: "with a base revision: a version entering stage N was in stage N-1 at base (or already in N)", check: checkPromotionPath},
 	{ID: "version-immutable", Severity: Error, Description: "with a base revision: a version's artifact digest and URI never change, and a version a stage used is not deleted", check: checkVersionImmutable},
 	{ID: "review-due", Severity: Warning, Description: "card.review.lastReviewed + intervalDays is not in the past", check: checkReviewDue},
@@ -29,6 +32,38 @@ func checkSchema(c *checkContext) []Finding {
 	out := make([]Finding, 0, len(c.inv.Problems))
 	for _, p := range c.inv.Problems {
 		out = append(out, finding("schema", p.Model, p.Pos, p.Message))
+	}
+	return out
+}
+
+// checkTargetArtifact reports every version pinned at a stage whose targets
+// cannot serve its artifact URI (targets.Serves).
+func checkTargetArtifact(c *checkContext) []Finding {
+	if !c.inv.SettingsOK {
+		return nil
+	}
+	var out []Finding
+	for _, m := range c.inv.Models {
+		if !m.Valid || m.Retired {
+			continue
+		}
+		for _, stage := range slices.Sorted(maps.Keys(m.Stages)) {
+			v, ok := m.Versions[m.Stages[stage]]
+			if !ok {
+				continue // stage-version's finding
+			}
+			for _, name := range slices.Sorted(maps.Keys(c.inv.Settings.Targets)) {
+				t := c.inv.Settings.Targets[name]
+				if t.Stage != stage {
+					continue
+				}
+				if ok, want := targets.Serves(t.Kind, v.Artifact.URI); !ok {
+					out = append(out, finding("target-artifact", m.Name, m.Pos("versions", m.Stages[stage], "artifact", "uri"),
+						fmt.Sprintf("versions.%q.artifact.uri: %s target %s (stage %s) cannot fetch %q: want %s",
+							m.Stages[stage], t.Kind, name, stage, v.Artifact.URI, want)))
+				}
+			}
+		}
 	}
 	return out
 }

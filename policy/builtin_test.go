@@ -337,3 +337,28 @@ func TestRetired(t *testing.T) {
 			}},
 	})
 }
+
+func TestTargetArtifact(t *testing.T) {
+	kserve := "package inventory\n\ntargets: {\n\tdev: {stage: \"development\", kind: \"local\", path: \"dev\"}\n\tstg: {stage: \"staging\", kind: \"kserve\", namespace: \"models\"}\n}\n"
+	fileVersion := `package model
+
+versions: "1.0.0": artifact: {uri: "file://artifacts/m-1.0.0.onnx", digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+versions: "2.0.0": artifact: {uri: "https://models.example/m/2.0.0.onnx", digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}
+`
+	runRuleCases(t, []ruleCase{
+		{name: "local target serves file://", files: map[string]string{"inventory.cue": kserve,
+			"models/m/model.cue": fileVersion + "stages: development: \"1.0.0\"\n"}},
+		{name: "kserve target serves https://", files: map[string]string{"inventory.cue": kserve,
+			"models/m/model.cue": fileVersion + "stages: {development: \"1.0.0\", staging: \"2.0.0\"}\n"}},
+		{name: "kserve target cannot fetch file://", files: map[string]string{"inventory.cue": kserve,
+			"models/m/model.cue": fileVersion + "stages: {development: \"1.0.0\", staging: \"1.0.0\"}\n"},
+			want: []string{
+				`m | models/m/model.cue:3:31: versions."1.0.0".artifact.uri: kserve target stg (stage staging) cannot fetch "file://artifacts/m-1.0.0.onnx": want https:// or oci:// (target-artifact)`,
+			}},
+		{name: "retired model is left to retired", files: map[string]string{"inventory.cue": kserve,
+			"models/m/model.cue": fileVersion + "retired: true\nstages: staging: \"1.0.0\"\n"},
+			want: []string{
+				`m | models/m/model.cue:5:1: retired: the model is retired but still runs in staging; remove its stages so the reconciler removes it from every target (retired)`,
+			}},
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cairnops/cairn/artifact"
@@ -103,7 +105,7 @@ func Apply(ctx context.Context, v *gate.Verdict, opts Options) (*Result, error) 
 
 // apply applies every drivable target, recording state and audit.
 func (r *applyRun) apply(ctx context.Context) error {
-	open := withProgress(artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target(), r.opts.Progress)
+	open := withProgress(artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).WithCredentials(r.opts.Registry).Target(), r.opts.Progress)
 	rev := r.inv.Source.Revision
 	st, err := loadStates(r.opts.StateDir)
 	if err != nil {
@@ -116,12 +118,19 @@ func (r *applyRun) apply(ctx context.Context) error {
 		desired := Desired(r.inv, b.Stage)
 		tp := TargetPlan{Target: b.Name, Stage: b.Stage, Kind: b.Kind, Path: b.Path, Changes: ChangeSet{}}
 		if b.Driver == nil {
-			tp.Skipped, tp.Changes = b.Skip, skippedChanges(desired)
+			// A target Cairn should deploy to but cannot reach is a failure:
+			// exit 0 would say production runs what git says.
+			tp.Error, tp.Changes = b.Skip, skippedChanges(desired)
+			failed = append(failed, fmt.Errorf("target %s: %s", b.Name, b.Skip))
 			r.res.Targets = append(r.res.Targets, tp)
 			continue
 		}
 		end := r.beginDeployment(ctx, b, desired, st[b.Name], &tp)
 		cs, err := b.Driver.Apply(ctx, rev, desired, open)
+		waited := map[string]error{}
+		if err == nil {
+			waited, err = r.wait(ctx, b)
+		}
 		if end != nil {
 			if derr := end(ctx, err); derr != nil {
 				tp.DeploymentError = oneLine(derr.Error())
@@ -130,7 +139,14 @@ func (r *applyRun) apply(ctx context.Context) error {
 		ts := st[b.Name]
 		ts.LastAttemptedRevision = rev
 		result := "applied"
-		if err != nil {
+		switch {
+		case err != nil && len(waited) > 0:
+			// Written, and waited for: the objects are applied, and the
+			// result says whether each is served.
+			tp.Error = err.Error()
+			ts.LastAppliedRevision, ts.Result = rev, "not ready: "+err.Error()
+			failed = append(failed, fmt.Errorf("target %s: %w", b.Name, err))
+		case err != nil:
 			tp.Error = err.Error()
 			result = "failed: " + err.Error()
 			ts.Result = result
@@ -141,7 +157,7 @@ func (r *applyRun) apply(ctx context.Context) error {
 					cs = pcs
 				}
 			}
-		} else {
+		default:
 			ts.LastAppliedRevision = rev
 			ts.Result = "applied"
 		}
@@ -153,9 +169,18 @@ func (r *applyRun) apply(ctx context.Context) error {
 			if c.Action == targets.Unchanged {
 				continue
 			}
-			audit = append(audit, AuditEntry{Time: now, Revision: rev, Target: b.Name, Model: c.Model,
+			res := result
+			if werr, ok := waited[c.Model]; ok {
+				res = "ready"
+				if werr != nil {
+					res = "not ready: " + werr.Error()
+				}
+			}
+			e := AuditEntry{Time: now, Revision: rev, Target: b.Name, Model: c.Model,
 				From: c.From, To: c.To, Digest: c.Digest, Signer: r.v.Signer(c.Model, c.To),
-				Approvers: []string{}, Action: string(c.Action), Result: result})
+				Approvers: []string{}, Action: string(c.Action), Result: res}
+			r.issueReceipt(ctx, b, c, &e, &tp)
+			audit = append(audit, e)
 		}
 		r.res.Targets = append(r.res.Targets, tp)
 	}
@@ -169,6 +194,30 @@ func (r *applyRun) apply(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrTargetFailed, errors.Join(failed...))
 	}
 	return nil
+}
+
+// wait waits, when Options.Wait asks it and the target loads models in its
+// own time, for each model the apply wrote to be served. It returns the
+// outcome by model (empty when it did not wait) and an error joining the
+// models that are not served.
+func (r *applyRun) wait(ctx context.Context, b Binding) (map[string]error, error) {
+	w, ok := b.Driver.(Waiter)
+	if !ok || r.opts.Wait <= 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Wait)
+	defer cancel()
+	out := w.Wait(ctx)
+	var errs []error
+	for _, m := range slices.Sorted(maps.Keys(out)) {
+		if out[m] != nil {
+			errs = append(errs, out[m])
+		}
+	}
+	if len(errs) == 0 {
+		return out, nil
+	}
+	return out, errors.Join(errs...)
 }
 
 // beginDeployment tells opts.Deployments of the apply to b, when there is
@@ -188,6 +237,26 @@ func (r *applyRun) beginDeployment(ctx context.Context, b Binding, desired []tar
 		return nil
 	}
 	return end
+}
+
+// issueReceipt asks opts.Receipts, when set, for the receipt of change c
+// to b, and records it in the audit entry e; a failure is tp's
+// ReceiptError (the first one of the target).
+func (r *applyRun) issueReceipt(ctx context.Context, b Binding, c targets.Change, e *AuditEntry, tp *TargetPlan) {
+	if r.opts.Receipts == nil || !receiptable(c) {
+		return
+	}
+	is, err := r.opts.Receipts.Issue(ctx, ReceiptRequest{Verdict: r.v, Target: b.Name, Stage: b.Stage, Change: c, Result: e.Result, Time: e.Time})
+	if err != nil {
+		if tp.ReceiptError == "" {
+			tp.ReceiptError = oneLine(c.Model + ": " + err.Error())
+		}
+		return
+	}
+	e.Receipt = is.Path
+	if is.Approvers != nil {
+		e.Approvers = is.Approvers
+	}
 }
 
 // recordRefusal records the attempt on every drivable target and one audit
@@ -218,22 +287,34 @@ func (r *applyRun) recordRefusal() error {
 }
 
 // withProgress returns open with every stream wrapped by progress
-// ("copying <uri>"), or open itself when progress is nil.
+// ("copying <uri>", and the file's name for a multi-file artifact), or open
+// itself when progress is nil.
 func withProgress(open targets.Opener, progress func(string, io.Reader, int64) io.Reader) targets.Opener {
 	if progress == nil {
 		return open
 	}
-	return func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
-		rc, err := open(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		size := a.Size
-		if size <= 0 {
-			size = -1
-		}
-		return progressReadCloser{Reader: progress("copying "+a.URI, rc, size), Closer: rc}, nil
+	return progressOpener{open, progress}
+}
+
+type progressOpener struct {
+	targets.Opener
+	progress func(string, io.Reader, int64) io.Reader
+}
+
+func (p progressOpener) Open(ctx context.Context, a targets.Artifact, f targets.File) (io.ReadCloser, error) {
+	rc, err := p.Opener.Open(ctx, a, f)
+	if err != nil {
+		return nil, err
 	}
+	size := f.Size
+	if size <= 0 {
+		size = -1
+	}
+	label := "copying " + a.URI
+	if strings.HasPrefix(a.URI, inventory.OCIPrefix) {
+		label += " " + f.Name
+	}
+	return progressReadCloser{Reader: p.progress(label, rc, size), Closer: rc}, nil
 }
 
 type progressReadCloser struct {

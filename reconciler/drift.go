@@ -2,13 +2,16 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/cairnops/cairn/gate"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/targets"
 )
 
@@ -22,20 +25,29 @@ const (
 
 // Finding is one difference between a target and the inventory.
 type Finding struct {
-	Kind    string `json:"kind"`
-	Target  string `json:"target"`
-	Model   string `json:"model"`
-	Want    string `json:"want,omitempty"` // version in git; empty for an extra model
-	Got     string `json:"got,omitempty"`  // version deployed; empty for a missing model
-	File    string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
-	Message string `json:"message"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	Model  string `json:"model"`
+	Want   string `json:"want,omitempty"` // version in git; empty for an extra model
+	Got    string `json:"got,omitempty"`  // version deployed; empty for a missing model
+	File   string `json:"file,omitempty"` // for artifact-corrupt: the file, relative to the model directory
+	// Object is the cluster object, "kserve NAMESPACE/NAME", on cluster targets.
+	Object string `json:"object,omitempty"`
+	// Field is the changed field, its values and who changed it, where the
+	// target can tell (kserve).
+	Field   *targets.FieldDrift `json:"field,omitempty"`
+	Message string              `json:"message"`
 	// Healed is true when `drift --heal` re-applied the target without error.
 	Healed bool `json:"healed,omitempty"`
 }
 
-// String returns "<kind> <target>/<model>: <message>", with " (healed)" after a heal.
+// String returns "<kind> <target>/<model>: <message>", with the cluster
+// object in brackets where there is one, and " (healed)" after a heal.
 func (f Finding) String() string {
 	s := fmt.Sprintf("%s %s/%s: %s", f.Kind, f.Target, f.Model, f.Message)
+	if f.Object != "" {
+		s = fmt.Sprintf("%s %s/%s (%s): %s", f.Kind, f.Target, f.Model, f.Object, f.Message)
+	}
 	if f.Healed {
 		s += " (healed)"
 	}
@@ -52,6 +64,9 @@ type DriftReport struct {
 	Healed map[string]ChangeSet `json:"healed,omitempty"`
 	// Errors are targets that could not be observed or healed, by target name.
 	Errors map[string]string `json:"errors,omitempty"`
+	// Served is what the serving platform says of each model, by target and
+	// model, for targets that report it (kserve): readiness and URL.
+	Served map[string]map[string]targets.Status `json:"served,omitempty"`
 }
 
 // Drift observes every target (or the one opts.Target names) and compares
@@ -72,15 +87,27 @@ func Drift(ctx context.Context, v *gate.Verdict, opts Options, heal bool) (*Drif
 			setKey(&rep.Skipped, b.Name, b.Skip)
 			continue
 		}
-		obs, err := b.Driver.Observe(ctx)
+		desired := Desired(inv, b.Stage)
+		obs, err := b.Driver.Observe(ctx, desired)
 		if err != nil {
 			setKey(&rep.Errors, b.Name, err.Error())
 			continue
 		}
-		fs := compare(b.Name, Desired(inv, b.Stage), obs)
+		fs := runsVersion(inv, compare(b.Name, desired, obs))
+		for _, o := range obs {
+			if o.Status != nil {
+				if rep.Served == nil {
+					rep.Served = map[string]map[string]targets.Status{}
+				}
+				if rep.Served[b.Name] == nil {
+					rep.Served[b.Name] = map[string]targets.Status{}
+				}
+				rep.Served[b.Name][o.Name] = *o.Status
+			}
+		}
 		if len(fs) > 0 && heal && b.OnDrift == "heal" {
 			o := opts
-			o.Target = b.Name
+			o.Target, o.heal = b.Name, true
 			res, err := Apply(ctx, v, o)
 			if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrTargetFailed) {
 				return nil, err
@@ -150,6 +177,10 @@ func compare(tname string, desired []targets.Model, obs []targets.Deployed) []Fi
 			out = append(out, Finding{Kind: KindArtifactCorrupt, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
 				Message: fmt.Sprintf("%s is deployed with digest %s, want %s", m.Version, o.Digest, m.Artifact.Digest)})
 		}
+		for _, fd := range o.Fields {
+			out = append(out, Finding{Kind: KindTargetDrift, Target: tname, Model: m.Name, Want: m.Version, Got: o.Version,
+				Object: o.Object, Field: &fd, Message: fd.String()})
+		}
 		for _, f := range o.Corrupt {
 			out = append(out, corrupt(tname, m.Version, o, f))
 		}
@@ -174,4 +205,35 @@ func corrupt(tname, want string, o targets.Deployed, file string) Finding {
 		msg = fmt.Sprintf("%s is damaged", file)
 	}
 	return Finding{Kind: KindArtifactCorrupt, Target: tname, Model: o.Name, Want: want, Got: o.Version, File: file, Message: msg}
+}
+
+// storageURIPath is the field of an InferenceService that names the artifact.
+const storageURIPath = "spec.predictor.model.storageUri"
+
+// runsVersion turns a field finding whose live artifact URI is that of
+// another declared version of the model into a version finding: the target
+// runs that version, so a pin pull request (onDrift: pr) can propose it,
+// with the field's evidence in its message.
+func runsVersion(inv *inventory.Inventory, fs []Finding) []Finding {
+	for i, f := range fs {
+		if f.Field == nil || f.Field.Path != storageURIPath {
+			continue
+		}
+		var uri string
+		if json.Unmarshal([]byte(f.Field.Got), &uri) != nil {
+			continue
+		}
+		for _, m := range inv.Models {
+			if m.Name != f.Model {
+				continue
+			}
+			for _, v := range slices.Sorted(maps.Keys(m.Versions)) {
+				if v != f.Want && m.Versions[v].Artifact.URI == uri {
+					fs[i].Got = v
+					fs[i].Message = fmt.Sprintf("runs %s (its artifact), want %s: %s", v, f.Want, f.Field)
+				}
+			}
+		}
+	}
+	return fs
 }

@@ -38,7 +38,11 @@ func writeChanges(b *strings.Builder, indent string, cs ChangeSet, verb func(tar
 		if c.Action == targets.Unchanged && !verbose {
 			continue
 		}
-		fmt.Fprintf(b, "%s%-*s  %-*s  %s→%s\n", indent, aw, verb(c.Action), mw, c.Model, orDash(c.From), orDash(c.To))
+		line := fmt.Sprintf("%s%-*s  %-*s  %s→%s", indent, aw, verb(c.Action), mw, c.Model, orDash(c.From), orDash(c.To))
+		if c.Object != "" {
+			line += "  (" + c.Object + ")"
+		}
+		b.WriteString(line + "\n")
 	}
 }
 
@@ -124,6 +128,9 @@ type TargetPlan struct {
 	// DeploymentError is why the apply could not be recorded through
 	// Options.Deployments (one line); the apply itself is not affected.
 	DeploymentError string `json:"deploymentError,omitempty"`
+	// ReceiptError is why a change's receipt could not be issued through
+	// Options.Receipts (one line, the first); the apply is not affected.
+	ReceiptError string `json:"receiptError,omitempty"`
 }
 
 // String returns the target's plan as Plan.Text prints it, unchanged

@@ -14,21 +14,45 @@ import (
 	"sort"
 	"time"
 
+	"k8s.io/client-go/rest"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/schema"
 	"github.com/cairnops/cairn/targets"
+	"github.com/cairnops/cairn/targets/kserve"
 	"github.com/cairnops/cairn/targets/local"
 )
 
 // Target is what the reconciler needs of a deployment target driver:
-// observe what is deployed, plan the changes to a desired state, and apply
-// them idempotently, recording rev.
+// observe what is deployed (given the desired state, so that a driver that
+// can tell which fields drifted says so), plan the changes to a desired
+// state, and apply them idempotently, recording rev.
 type Target interface {
-	Observe(ctx context.Context) ([]targets.Deployed, error)
+	Observe(ctx context.Context, desired []targets.Model) ([]targets.Deployed, error)
 	Plan(ctx context.Context, desired []targets.Model) ([]targets.Change, error)
 	Apply(ctx context.Context, rev string, desired []targets.Model, open targets.Opener) ([]targets.Change, error)
 }
 
-var _ Target = (*local.Target)(nil)
+// Waiter is a target whose platform loads what Apply wrote in its own time
+// (kserve): Wait waits until each model the last Apply wrote is served,
+// and returns by model nil or why it is not.
+type Waiter interface {
+	Wait(ctx context.Context) map[string]error
+}
+
+var (
+	_ Target = localTarget{}
+	_ Target = (*kserve.Target)(nil)
+	_ Waiter = (*kserve.Target)(nil)
+)
+
+// localTarget is the local driver, which observes without the desired state.
+type localTarget struct{ *local.Target }
+
+func (t localTarget) Observe(ctx context.Context, _ []targets.Model) ([]targets.Deployed, error) {
+	return t.Target.Observe(ctx)
+}
 
 // Options configure Plan, Apply and Drift.
 type Options struct {
@@ -40,18 +64,36 @@ type Options struct {
 	StateDir string
 	// Target limits the run to the target of this name; empty means all.
 	Target string
-	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
+	// HTTPClient fetches https:// artifacts and reaches oci:// registries;
+	// nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Registry holds the credentials for oci:// registries; nil means
+	// anonymous.
+	Registry credentials.Store
 	// Now is the clock for the audit log; nil means time.Now.
 	Now func() time.Time
 	// Deployments, when set, is told of every apply of a new revision to a
 	// target (GitHubDeployments records them on GitHub); its failures are
 	// reported per target and never stop or undo an apply.
 	Deployments Deployments
+	// Receipts, when set, issues a signed receipt of every model a target
+	// gets (package receipt); its failures are reported per target and
+	// never stop or undo an apply.
+	Receipts Receipts
 	// Progress, when set, wraps each artifact stream that Apply copies to
 	// a target, given a label and the size (-1 when unknown), to show
 	// progress; it returns the reader to use.
 	Progress func(label string, r io.Reader, size int64) io.Reader
+	// Kube returns the client configuration of a kubeconfig context (""
+	// for the current one) for kserve targets; nil means no credentials,
+	// and kserve targets are skipped with the reason.
+	Kube func(context string) (*rest.Config, error)
+	// Wait, when positive, is how long Apply waits for each model it wrote
+	// to a target that loads models in its own time (kserve) to be served.
+	Wait time.Duration
+
+	// heal makes cluster drivers take over fields another manager changed.
+	heal bool
 }
 
 func (o *Options) now() time.Time {
@@ -74,7 +116,8 @@ type Binding struct {
 	Kind string
 	// OnDrift is what drift does: "heal", "pr" or "report".
 	OnDrift string
-	// Path is the resolved root of a local target.
+	// Path is the resolved root of a local target, the namespace of a
+	// kserve target.
 	Path string
 	// Driver is nil when the target cannot be driven; Skip says why.
 	Driver Target
@@ -116,7 +159,26 @@ func Bindings(inv *inventory.Inventory, opts Options) ([]Binding, error) {
 				b.Skip = err.Error()
 				break
 			}
-			b.Path, b.Driver = p, d
+			b.Path, b.Driver = p, localTarget{d}
+		case "kserve":
+			ns, _ := t.Config["namespace"].(string)
+			kctx, _ := t.Config["context"].(string)
+			b.Path = ns
+			if opts.Kube == nil {
+				b.Skip = "no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, or run in a cluster"
+				break
+			}
+			cfg, err := opts.Kube(kctx)
+			if err != nil {
+				b.Skip = err.Error()
+				break
+			}
+			d, err := kserve.New(cfg, n, ns, kserve.Options{Force: opts.heal})
+			if err != nil {
+				b.Skip = err.Error()
+				break
+			}
+			b.Driver = d
 		default:
 			b.Skip = fmt.Sprintf("target kind %q is not supported by this version of cairn", t.Kind)
 		}
@@ -162,7 +224,24 @@ func Desired(inv *inventory.Inventory, stage string) []targets.Model {
 		}
 		out = append(out, targets.Model{Name: m.Name, Version: v, Artifact: targets.Artifact{
 			URI: ver.Artifact.URI, Digest: ver.Artifact.Digest, Size: ver.Artifact.Size,
-		}})
+		}, Serving: serving(m.Card.Framework, ver.Serving)})
+	}
+	return out
+}
+
+// serving is how a serving platform runs a version: its serving fields,
+// the format defaulting to the card's framework.
+func serving(framework string, s *schema.Serving) targets.Serving {
+	out := targets.Serving{Format: framework}
+	if s == nil {
+		return out
+	}
+	if s.Format != "" {
+		out.Format = s.Format
+	}
+	out.Runtime, out.ProtocolVersion = s.Runtime, s.ProtocolVersion
+	if s.Resources != nil {
+		out.Requests, out.Limits = s.Resources.Requests, s.Resources.Limits
 	}
 	return out
 }

@@ -201,10 +201,10 @@ func TestApplyRefusesAndLeavesTargetsUnchanged(t *testing.T) {
 	}
 }
 
-// TestUnknownKindIsSkipped: inventory.Load refuses a kind this build does
-// not implement (a schema problem), so the reconciler meets one only in
-// settings made in Go; it skips the target with a reason.
-func TestUnknownKindIsSkipped(t *testing.T) {
+// TestUndrivableTargetFails: a kserve target without Kubernetes
+// credentials cannot be driven. Plan skips it with the reason; Apply fails
+// it (exit 1), touching nothing there, and still applies the other targets.
+func TestUndrivableTargetFails(t *testing.T) {
 	ctx := context.Background()
 	dir := quickstart(t)
 	verdict := checkAt(t, dir, "")
@@ -212,14 +212,20 @@ func TestUnknownKindIsSkipped(t *testing.T) {
 	prod.Kind, prod.Config = "kserve", map[string]any{"namespace": "models"}
 	verdict.Inventory.Settings.Targets["prod-local"] = prod
 	opts := options(t)
-	res, err := reconciler.Apply(ctx, verdict, opts)
+	plan, err := reconciler.MakePlan(ctx, verdict.Inventory, opts)
 	require.NoError(t, err)
+	assert.Equal(t, "no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, or run in a cluster", plan.Targets[1].Skipped)
+
+	res, err := reconciler.Apply(ctx, verdict, opts)
+	require.ErrorIs(t, err, reconciler.ErrTargetFailed)
 	tp := res.Targets[1]
 	require.Equal(t, "prod-local", tp.Target)
-	assert.Equal(t, `target kind "kserve" is not supported by this version of cairn`, tp.Skipped)
+	assert.Equal(t, "no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, or run in a cluster", tp.Error)
 	assert.Equal(t, reconciler.ChangeSet{{Model: "fraud-detector", Action: targets.Skipped, To: "2.3.0",
 		Digest: "sha256:f0a80c377b52d9fa0a168a90233b2a5c8f8b06e04987e8f4cbbd06f4874b784b"}}, tp.Changes)
 	assert.NoDirExists(t, filepath.Join(opts.TargetRoot, "production"))
+	assert.Empty(t, res.Targets[0].Error, "the other target is applied")
+	assert.DirExists(t, filepath.Join(opts.TargetRoot, "staging"))
 
 	opts.Target = "nope"
 	_, err = reconciler.Apply(ctx, checkAt(t, dir, ""), opts)

@@ -32,7 +32,8 @@ type TargetState struct {
 }
 
 // AuditEntry is one line of audit.jsonl: one change to one target, or one
-// refused attempt (Action "refused", no Model).
+// refused attempt (Action "refused", no Model). Approvers are the logins
+// whose approvals of the revision's pull request count (from its receipt).
 type AuditEntry struct {
 	Time      time.Time `json:"time"`
 	Revision  string    `json:"revision"`
@@ -45,6 +46,9 @@ type AuditEntry struct {
 	Signer    string    `json:"signer,omitempty"`
 	Approvers []string  `json:"approvers"`
 	Result    string    `json:"result"`
+	// Receipt is the change's signed receipt, relative to the state
+	// directory (receipts/...), when one was issued.
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // States returns the target states recorded in dir; an empty map when none were.

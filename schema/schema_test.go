@@ -71,7 +71,7 @@ func TestTargetKinds(t *testing.T) {
 	ctx := cuecontext.New()
 	s, err := schema.Compile(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"local"}, s.TargetKinds)
+	assert.Equal(t, []string{"kserve", "local"}, s.TargetKinds)
 	tests := []struct {
 		target string
 		err    string
@@ -81,6 +81,12 @@ func TestTargetKinds(t *testing.T) {
 		{`{stage: "production", kind: "local", path: 42}`, "targets.t.path: conflicting values 42 and string"},
 		{`{stage: "production", kind: "local", path: ""}`, `targets.t.path: invalid value ""`},
 		{`{stage: "production", kind: "kserve", namespace: "models"}`, ""},
+		{`{stage: "production", kind: "kserve", namespace: "models", context: "prod-eu"}`, ""},
+		{`{stage: "production", kind: "kserve", namespace: "models", path: "prod"}`, "targets.t.path: field not allowed"},
+		{`{stage: "production", kind: "kserve"}`, "targets.t.namespace: incomplete value"},
+		{`{stage: "production", kind: "kserve", namespace: "Models_1"}`, `targets.t.namespace: invalid value "Models_1"`},
+		{`{stage: "production", kind: "kserve", namespace: "models", context: ""}`, `targets.t.context: invalid value ""`},
+		{`{stage: "production", kind: "local", path: "prod", namespace: "models"}`, "targets.t.namespace: field not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
@@ -92,6 +98,50 @@ func TestTargetKinds(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.err)
+		})
+	}
+}
+
+// TestServing checks the serving fields a version may give a kserve target,
+// and that the Go type keeps every one of them.
+func TestServing(t *testing.T) {
+	ctx := cuecontext.New()
+	s, err := schema.Compile(ctx)
+	require.NoError(t, err)
+	version := func(serving string) cue.Value {
+		m := ctx.CompileString(`versions: "1.0.0": {artifact: {uri: "https://models.example/m.onnx", digest: "sha256:` +
+			"0000000000000000000000000000000000000000000000000000000000000000" + `"}, serving: ` + serving + `}`).
+			Unify(s.Model)
+		return m.LookupPath(cue.ParsePath(`versions."1.0.0"`))
+	}
+	tests := []struct {
+		serving string
+		err     string
+	}{
+		{`{}`, ""},
+		{`{format: "onnx", runtime: "kserve-tritonserver", protocolVersion: "v2", resources: {requests: {cpu: "500m", memory: "2Gi"}, limits: {"nvidia.com/gpu": "1"}}}`, ""},
+		{`{protocolVersion: "v3"}`, "protocolVersion"},
+		{`{resources: requests: cpu: "half"}`, "cpu"},
+		{`{format: ""}`, "format"},
+		{`{replicas: 2}`, "replicas: field not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.serving, func(t *testing.T) {
+			v := version(tt.serving)
+			err := v.Validate(cue.Concrete(true))
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			want, err := v.MarshalJSON()
+			require.NoError(t, err)
+			var got schema.Version
+			require.NoError(t, v.Decode(&got))
+			b, err := json.Marshal(got)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(want), string(b))
 		})
 	}
 }

@@ -90,6 +90,22 @@ type Version struct {
 	TrainedAt string             `json:"trainedAt,omitempty"`
 	Code      *Code              `json:"code,omitempty"`
 	Run       string             `json:"run,omitempty"`
+	Serving   *Serving           `json:"serving,omitempty"`
+}
+
+// Serving is how a kserve target serves a version.
+type Serving struct {
+	Format          string     `json:"format,omitempty"`
+	Runtime         string     `json:"runtime,omitempty"`
+	ProtocolVersion string     `json:"protocolVersion,omitempty"`
+	Resources       *Resources `json:"resources,omitempty"`
+}
+
+// Resources are the Kubernetes resource requests and limits of a version's
+// predictor, by resource name ("cpu", "memory", "nvidia.com/gpu").
+type Resources struct {
+	Requests map[string]string `json:"requests,omitempty"`
+	Limits   map[string]string `json:"limits,omitempty"`
 }
 
 // Artifact is where a version's bytes live and what they hash to.

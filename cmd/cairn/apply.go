@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,8 @@ import (
 type applyOptions struct {
 	*globalOptions
 	reconcileOptions
+	receiptKeyOptions
+	wait time.Duration
 }
 
 var applyFormats = []string{"text", "json"}
@@ -31,7 +34,14 @@ trust roots such a revision is refused. Then it applies the desired state to
 each target. Nothing is touched when the revision is refused. It prints what it
 did to each model (created, updated, deleted; unchanged too with -v) and
 the counts per target and over all. Every change is appended to
-<state dir>/audit.jsonl. Exit 1 when the revision is refused or
+<state dir>/audit.jsonl. With --receipt-key, every model a target gets has
+a signed approval receipt in <state dir>/receipts/ (cairn receipts verify),
+naming the pull request that brought the revision and its approvers (from
+GitHub: GITHUB_TOKEN, GITHUB_API_URL). kserve targets are reached with
+the operator's cluster credentials (--kubeconfig, KUBECONFIG, or the
+in-cluster service account); with --wait, apply waits until each
+InferenceService it wrote is ready, and a model that fails to load or is
+not ready in time fails its target. Exit 1 when the revision is refused or
 a target fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,20 +57,29 @@ a target fails.`,
 	opts.inventoryOptions.AddFlags(cmd.Flags(), applyFormats...)
 	opts.targetOptions.AddFlags(cmd.Flags(), true)
 	opts.signatureOptions.AddFlags(cmd.Flags())
+	opts.receiptKeyOptions.AddFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&opts.wait, "wait", 0, "wait up to `DURATION` for each model written to a kserve target to be ready (0: do not wait)")
 	return cmd
 }
 
 func runApply(ctx context.Context, opts *applyOptions) error {
-	_, v, ropts, err := opts.prepare(ctx, opts.globalOptions)
+	src, v, ropts, err := opts.prepare(ctx, opts.globalOptions)
 	if err != nil {
 		return err
 	}
+	is, err := receiptIssuer(ctx, opts.receiptKey, src, ropts.StateDir, "", envGitHub(v.Inventory))
+	if err != nil {
+		return err
+	}
+	setReceipts(&ropts, is)
+	ropts.Wait = opts.wait
 	ropts.Deployments = deployments(ctx, v.Inventory, envGitHub(v.Inventory), "", opts.stderr)
 	res, err := reconciler.Apply(ctx, v, ropts)
 	if res == nil {
 		return targetErr(err)
 	}
 	printDeploymentErrors(opts.stderr, res.Targets)
+	printReceiptErrors(opts.stderr, res.Targets)
 	if opts.format == "json" {
 		if jerr := writeJSON(opts.stdout, res); jerr != nil {
 			return jerr

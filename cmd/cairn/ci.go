@@ -47,6 +47,7 @@ type ciOptions struct {
 	apply       bool     // INPUT_APPLY: apply on push to the base branch
 	trustedKeys []string // INPUT_TRUSTED-KEYS: newline- or comma-separated files
 	sarifPath   string   // INPUT_SARIF-FILE: where the SARIF log goes
+	receiptKey  string   // INPUT_RECEIPT-KEY: signs approval receipts on apply
 	cacheDir    string   // INPUT_CACHE-DIR: the evaluation cache's folder
 }
 
@@ -105,6 +106,7 @@ func (o *ciOptions) fromEnv(getenv func(string) string) error {
 			o.trustedKeys = append(o.trustedKeys, k)
 		}
 	}
+	o.receiptKey = input(getenv, "receipt-key")
 	o.sarifPath = input(getenv, "sarif-file")
 	if o.sarifPath == "" {
 		o.sarifPath = "cairn.sarif"
@@ -514,6 +516,9 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	if err != nil {
 		return err
 	}
+	if ropts.Registry, err = opts.registry.credentials(src); err != nil {
+		return err
+	}
 	var out fmt.Stringer
 	var changed int
 	count := func(tps []reconciler.TargetPlan) {
@@ -536,12 +541,18 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 		if ref == "" {
 			ref = opts.sha
 		}
+		is, err := receiptIssuer(ctx, opts.receiptKey, src, ropts.StateDir, ref, conn)
+		if err != nil {
+			return err
+		}
+		setReceipts(&ropts, is)
 		ropts.Deployments = deployments(ctx, inv, conn, ref, opts.stderr)
 		res, err := reconciler.Apply(ctx, v, ropts)
 		if res == nil {
 			return targetErr(err)
 		}
 		printDeploymentErrors(opts.stderr, res.Targets)
+		printReceiptErrors(opts.stderr, res.Targets)
 		for _, f := range res.Findings {
 			fmt.Fprintln(opts.stderr, f)
 		}

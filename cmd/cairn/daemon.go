@@ -18,6 +18,8 @@ import (
 	"github.com/cairnops/cairn/daemon"
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/inventory"
+	"github.com/cairnops/cairn/receipt"
+	"github.com/cairnops/cairn/reconciler"
 )
 
 // shutdownTimeout bounds how long open HTTP requests may finish after SIGTERM.
@@ -26,6 +28,7 @@ const shutdownTimeout = 10 * time.Second
 type daemonOptions struct {
 	*globalOptions
 	signatureOptions
+	receiptKeyOptions
 	prs               driftPRsOptions // --open-prs, --prometheus-url, GitHub connection: drift_prs.go
 	repo              string
 	branch            string
@@ -35,6 +38,7 @@ type daemonOptions struct {
 	driftInterval     time.Duration
 	webhookSecretFile string
 	logFormat         string
+	kubeconfig        string
 }
 
 func newDaemonCmd(g *globalOptions, runF func(context.Context, *daemonOptions) error) *cobra.Command {
@@ -74,7 +78,9 @@ at /. SIGTERM finishes the apply in hand and exits 0.`,
 	fs.DurationVar(&opts.driftInterval, "drift-interval", 5*time.Minute, "observe targets and monitors every `DURATION`")
 	fs.StringVar(&opts.webhookSecretFile, "webhook-secret-file", "", "verify GitHub webhooks with the secret in `FILE` (without it every webhook is refused)")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "reach kserve targets with the kubeconfig `FILE` (default $KUBECONFIG, ~/.kube/config, or the in-cluster service account); never a file of the repository")
 	opts.signatureOptions.AddFlags(fs)
+	opts.receiptKeyOptions.AddFlags(fs)
 	opts.prs.AddFlags(fs)
 	return cmd
 }
@@ -122,16 +128,42 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	kube, err := kubeCredentials(trustSrc, opts.kubeconfig)
+	if err != nil {
+		return err
+	}
+	creds, err := opts.registry.credentials(trustSrc)
+	if err != nil {
+		return err
+	}
 	dopts := daemon.Options{
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
-		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
+		Trust: trust, Registry: creds, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
-		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions), Cache: evalCache(opts.globalOptions)},
+		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions), Cache: evalCache(opts.globalOptions)}, Kube: kube,
 	}
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {
 			return opts.prs.githubClient(ctx, inv, opts.stderr)
+		}
+	}
+	signer, err := receiptSigner(ctx, opts.receiptKey, trustSrc)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
+		conn, err := opts.prs.conn()
+		if err != nil {
+			return err
+		}
+		dopts.Receipts = func() reconciler.Receipts {
+			is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, GitHub: conn.client})
+			if err != nil {
+				logger.Error("receipts", "error", err.Error())
+				return nil
+			}
+			return is
 		}
 	}
 	d, err := daemon.New(dopts)

@@ -66,6 +66,24 @@ func driftJSON(rep *reconciler.DriftReport, mr *driftPRsReport) any {
 	}{rep, mr}
 }
 
+// conn returns the GitHub connection of the flags and the environment
+// (the repository from GITHUB_REPOSITORY; the inventory's
+// github.repository comes first when set, see githubConn.client).
+func (o *driftPRsOptions) conn() (githubConn, error) {
+	c := githubConn{apiURL: o.githubAPIURL, token: os.Getenv("GITHUB_TOKEN")}
+	if o.githubTokenFile != "" {
+		b, err := os.ReadFile(o.githubTokenFile)
+		if err != nil {
+			return c, usageError(fmt.Errorf("--github-token-file: %w", err))
+		}
+		c.token = strings.TrimSpace(string(b))
+	}
+	if c.apiURL == "" {
+		c.apiURL = os.Getenv("GITHUB_API_URL")
+	}
+	return c, nil
+}
+
 // githubClient connects to GitHub from the flags, the environment and the
 // inventory's github settings; forge.New decides whether they are enough.
 func (o *driftPRsOptions) githubClient(ctx context.Context, inv *inventory.Inventory, stderr io.Writer) (*forge.Client, error) {

@@ -27,6 +27,7 @@ import (
 //	github-pr HEAD BASE                open a pull request from branch HEAD into BASE (number 1, 2, ...)
 //	github-review N USER STATE SHA     submit a review on pull request N
 //	github-team ORG SLUG USER...       add users to the team ORG/SLUG
+//	github-merge N HEAD BASE MERGE     pull request N, whose head is sha HEAD, is merged onto sha BASE as commit MERGE
 //	github-read-only                   make the token read-only, as for a pull request from a fork:
 //	                                   every write to the repository answers 403 as GitHub does
 //	github-state status|statuses|comments|writes|prs|deployments
@@ -43,6 +44,7 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"github-pr":        cmdGitHubPR,
 	"github-review":    cmdGitHubReview,
 	"github-team":      cmdGitHubTeam,
+	"github-merge":     cmdGitHubMerge,
 	"github-read-only": cmdGitHubReadOnly,
 	"github-state":     cmdGitHubState,
 	"git-serve":        cmdGitServe,
@@ -50,6 +52,15 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"expand":           cmdExpand,
 
 	"prometheus-start": cmdPrometheusStart,
+
+	"kube-start":     cmdKubeStart,
+	"kube-patch":     cmdKubePatch,
+	"kube-status":    cmdKubeStatus,
+	"kube-get":       cmdKubeGet,
+	"artifact-serve": cmdArtifactServe,
+	"registry-start": cmdRegistryStart,
+	"registry-push":  cmdRegistryPush,
+	"registry-blob":  cmdRegistryCorrupt,
 }
 
 type scriptTKey struct{}
@@ -165,10 +176,22 @@ func cmdGitHubTeam(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+func cmdGitHubMerge(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "github-merge")
+	if len(args) != 4 {
+		ts.Fatalf("usage: github-merge N HEAD BASE MERGE")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	s := scriptServer(ts)
+	s.SetHeadSHA(n, args[1])
+	s.MergePull(n, args[2], args[3])
+}
+
 func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "github-state")
 	if len(args) != 1 {
-		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs|deployments")
+		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs|bodies|deployments")
 	}
 	s := scriptServer(ts)
 	out := ts.Stdout()
@@ -193,6 +216,10 @@ func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "writes":
 		fmt.Fprintf(out, "writes: %d\n", s.Writes())
+	case "bodies":
+		for _, p := range s.PRs() {
+			fmt.Fprintf(out, "--- #%d\n%s\n", p.Number, p.Body)
+		}
 	case "prs":
 		prs := s.PRs()
 		fmt.Fprintf(out, "pull requests: %d\n", len(prs))

@@ -80,6 +80,13 @@ func (g *globalOptions) check(ctx context.Context, src *inventory.Source, opts g
 	if opts.Progress == nil {
 		opts.Progress = g.progress
 	}
+	if opts.Registry == nil {
+		creds, err := g.registry.credentials(src)
+		if err != nil {
+			return nil, err
+		}
+		opts.Registry = creds
+	}
 	v, err := gate.Check(ctx, src, opts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

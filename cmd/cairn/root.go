@@ -19,10 +19,12 @@ import (
 type globalOptions struct {
 	chdir string
 	// quiet silences progress even on a terminal (--quiet).
-	quiet  bool
-	eval   evalOptions
-	stdout io.Writer
-	stderr io.Writer
+	quiet bool
+	eval  evalOptions
+	// registry names the credentials for oci:// registries.
+	registry registryOptions
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // memoryLimit is the soft heap limit cairn runs with unless GOMEMLIMIT sets
@@ -79,6 +81,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress, even on a terminal")
 	g.eval.AddFlags(root.PersistentFlags())
+	g.registry.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newValidateCmd(g, nil),
 		newExportCmd(g, nil),
@@ -92,6 +95,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newKeygenCmd(g, nil),
 		newSignCmd(g, nil),
 		newVerifyCmd(g, nil),
+		newReceiptsCmd(g, nil),
 		newDaemonCmd(g, nil),
 		newVersionCmd(g),
 	)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 
 	"github.com/cairnops/cairn/gate"
+	"github.com/cairnops/cairn/internal/kubeconfig"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
@@ -19,6 +22,7 @@ type targetOptions struct {
 	target     string
 	targetRoot string
 	stateDir   string
+	kubeconfig string
 	// verbose lists unchanged models too.
 	verbose bool
 }
@@ -27,6 +31,7 @@ func (o *targetOptions) AddFlags(fs *pflag.FlagSet, withState bool) {
 	fs.StringVar(&o.target, "target", "", "only the target named `T`")
 	fs.StringVar(&o.targetRoot, "target-root", "", "resolve relative local target paths under `DIR` (default .cairn/targets in the repository root)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also list the models that do not change")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "reach kserve targets with the kubeconfig `FILE` (default $KUBECONFIG, ~/.kube/config, or the in-cluster service account); never a file of the repository")
 	if withState {
 		fs.StringVar(&o.stateDir, "state-dir", "", "keep targets.json and audit.jsonl in `DIR` (default .cairn/state in the repository root)")
 	}
@@ -49,6 +54,9 @@ func (o *targetOptions) reconcilerOptions(src *inventory.Source) (reconciler.Opt
 		return p, nil
 	}
 	opts := reconciler.Options{Target: o.target, Now: nowFunc}
+	if opts.Kube, err = kubeCredentials(src, o.kubeconfig); err != nil {
+		return opts, err
+	}
 	if opts.TargetRoot, err = abs(o.targetRoot, filepath.Join(".cairn", "targets")); err != nil {
 		return opts, err
 	}
@@ -119,5 +127,25 @@ func (o *reconcileOptions) prepare(ctx context.Context, g *globalOptions) (*inve
 		return nil, nil, reconciler.Options{}, err
 	}
 	ropts.Progress = g.progress
+	if ropts.Registry, err = g.registry.credentials(src); err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
 	return src, v, ropts, nil
+}
+
+// kubeCredentials returns how kserve targets load the operator's cluster
+// credentials (reconciler.Options.Kube). A kubeconfig inside the repository
+// under review is refused, as trust roots are: the pull request under
+// review must not choose the cluster it is deployed to.
+func kubeCredentials(src *inventory.Source, path string) (func(string) (*rest.Config, error), error) {
+	for _, f := range kubeconfig.Files(path) {
+		inside, err := gate.Inside(src, f)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		if inside {
+			return nil, usageError(fmt.Errorf("kubeconfig %s is inside the repository under review: cluster credentials must come from the operator (--kubeconfig, KUBECONFIG)", f))
+		}
+	}
+	return func(context string) (*rest.Config, error) { return kubeconfig.Load(path, context) }, nil
 }

@@ -61,6 +61,13 @@ type PullRequest struct {
 	Labels   []string
 	Author   string
 	ClosedAt time.Time
+	// BaseSHA is the base branch's commit the pull request was merged onto
+	// (MergePull); empty before.
+	BaseSHA string
+	// MergeSHA is the merge (or squash) commit of a merged pull request
+	// (MergePull); empty while it is not merged.
+	MergeSHA string
+	MergedAt time.Time
 }
 
 // Comment is a snapshot of an issue comment.
@@ -480,6 +487,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.combinedStatus(w, r, rest[1])
 	case len(rest) == 3 && rest[0] == "commits" && rest[2] == "statuses" && m == http.MethodGet:
 		s.listStatuses(w, r, rest[1])
+	case len(rest) == 3 && rest[0] == "commits" && rest[2] == "pulls" && m == http.MethodGet:
+		s.commitPulls(w, r, rest[1])
 	case len(rest) == 1 && rest[0] == "deployments" && m == http.MethodPost:
 		s.createDeployment(w, r)
 	case len(rest) == 3 && rest[0] == "deployments" && rest[2] == "statuses" && m == http.MethodPost:
@@ -633,12 +642,13 @@ func (s *Server) pullJSON(p *pullState) map[string]any {
 		"created_at":         ts(p.createdAt),
 		"updated_at":         ts(p.updatedAt),
 		"closed_at":          ts(p.ClosedAt),
-		"merged_at":          nil,
+		"merged_at":          ts(p.MergedAt),
+		"merge_commit_sha":   mergeSHA(p),
 		"draft":              false,
-		"merged":             false,
+		"merged":             p.MergeSHA != "",
 		"comments":           n,
 		"head":               ref(p.Head, p.HeadSHA),
-		"base":               ref(p.Base, ""),
+		"base":               ref(p.Base, p.BaseSHA),
 		"author_association": "CONTRIBUTOR",
 	}
 }
