@@ -1,7 +1,8 @@
 // Package artifact opens the artifacts that version pins name, for
-// streaming: file:// URIs inside the inventory's repository and https://
-// URLs. It is the one opener that sign, verify and every target driver use,
-// so that what is checked is what is deployed.
+// streaming: file:// URIs inside the inventory's repository, https:// URLs
+// and oci:// manifests in OCI registries (whose files are their layers).
+// It is the one opener that sign, verify and every target driver use, so
+// that what is checked is what is deployed.
 package artifact
 
 import (
@@ -12,6 +13,9 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/signing"
@@ -24,8 +28,10 @@ const maxRedirects = 10
 // Opener opens artifacts of one inventory source. The zero value is not
 // usable; make one with NewOpener.
 type Opener struct {
-	src    *inventory.Source
-	client *http.Client
+	src       *inventory.Source
+	client    *http.Client
+	creds     credentials.Store // registry credentials; nil: anonymous
+	authCache auth.Cache        // registry tokens, shared by every request of the opener
 }
 
 // NewOpener returns the opener for src: file:// URIs name files relative
@@ -50,16 +56,17 @@ func NewOpener(src *inventory.Source, client *http.Client) *Opener {
 		}
 		return nil
 	}
-	return &Opener{src: src, client: &c}
+	return &Opener{src: src, client: &c, authCache: auth.NewCache()}
 }
 
 // ErrScheme is wrapped by Open's error for a URI whose scheme this build
 // cannot open.
 var ErrScheme = errors.New("artifact scheme not supported")
 
-// Open opens the artifact at uri and returns it with its size, -1 when
-// unknown. The caller closes the reader. Errors wrap ErrScheme for a
-// scheme other than file:// and https://.
+// Open opens the single-file artifact at uri and returns it with its size,
+// -1 when unknown. The caller closes the reader. Errors wrap ErrScheme for
+// a scheme other than file://, https:// and oci://; an oci:// artifact is
+// several files and opens through Target, never here.
 func (o *Opener) Open(ctx context.Context, uri string) (io.ReadCloser, int64, error) {
 	switch {
 	case strings.HasPrefix(uri, inventory.FilePrefix):
@@ -90,12 +97,14 @@ func (o *Opener) Open(ctx context.Context, uri string) (io.ReadCloser, int64, er
 			return nil, 0, fmt.Errorf("fetching %s: %s", uri, resp.Status)
 		}
 		return resp.Body, resp.ContentLength, nil
+	case strings.HasPrefix(uri, inventory.OCIPrefix):
+		return nil, 0, fmt.Errorf("artifact uri %q: an oci:// artifact is several files, not one stream", uri)
 	default:
 		scheme, _, ok := strings.Cut(uri, "://")
 		if !ok {
-			return nil, 0, fmt.Errorf("artifact uri %q has no scheme: %w (want file:// or https://)", uri, ErrScheme)
+			return nil, 0, fmt.Errorf("artifact uri %q has no scheme: %w (want file://, https:// or oci://)", uri, ErrScheme)
 		}
-		return nil, 0, fmt.Errorf("artifact uri %q: %w: %s:// (want file:// or https://)", uri, ErrScheme, scheme)
+		return nil, 0, fmt.Errorf("artifact uri %q: %w: %s:// (want file://, https:// or oci://)", uri, ErrScheme, scheme)
 	}
 }
 
@@ -105,9 +114,19 @@ var ErrDigestMismatch = errors.New("artifact does not match the pinned digest")
 
 // Check streams the artifact at uri through sha256 with constant memory and
 // returns an error wrapping ErrDigestMismatch unless it hashes to digest.
-// wrap, when not nil, wraps the stream (for progress) given its size, -1
-// when unknown.
+// For an oci:// artifact digest is the manifest's: the manifest must hash
+// to it, and its config and every layer, streamed, to the digests it gives
+// them. wrap, when not nil, wraps each stream (for progress) given its
+// size, -1 when unknown. A registry's refusal or failure wraps ErrRegistry.
 func (o *Opener) Check(ctx context.Context, uri, digest string, wrap func(r io.Reader, size int64) io.Reader) error {
+	if strings.HasPrefix(uri, inventory.OCIPrefix) {
+		r, err := parseOCI(uri)
+		if err != nil {
+			return err
+		}
+		_, err = o.ociDigest(ctx, r, digest, wrap)
+		return err
+	}
 	got, err := o.Digest(ctx, uri, wrap)
 	if err != nil {
 		return err
@@ -128,8 +147,16 @@ func (e *mismatch) Error() string {
 func (e *mismatch) Is(target error) bool { return target == ErrDigestMismatch }
 
 // Digest streams the artifact at uri through sha256 and returns
-// "sha256:<hex>". wrap is as for Check.
+// "sha256:<hex>". wrap is as for Check. For an oci:// artifact it is the
+// digest the URI pins, once Check passes with it.
 func (o *Opener) Digest(ctx context.Context, uri string, wrap func(r io.Reader, size int64) io.Reader) (string, error) {
+	if strings.HasPrefix(uri, inventory.OCIPrefix) {
+		ref, err := parseOCI(uri)
+		if err != nil {
+			return "", err
+		}
+		return o.ociDigest(ctx, ref, ref.digest, wrap)
+	}
 	r, size, err := o.Open(ctx, uri)
 	if err != nil {
 		return "", err
@@ -146,10 +173,24 @@ func (o *Opener) Digest(ctx context.Context, uri string, wrap func(r io.Reader, 
 	return d, nil
 }
 
-// Target returns the opener in the form target drivers take.
-func (o *Opener) Target() targets.Opener {
-	return func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
-		r, _, err := o.Open(ctx, a.URI)
-		return r, err
+// Target returns the opener in the form target drivers take: a file:// or
+// https:// artifact is one file; an oci:// artifact's files are the layers
+// of its ModelKit or ModelPack manifest, named by their titles.
+func (o *Opener) Target() targets.Opener { return targetOpener{o} }
+
+type targetOpener struct{ o *Opener }
+
+func (t targetOpener) Files(ctx context.Context, a targets.Artifact) ([]targets.File, error) {
+	if strings.HasPrefix(a.URI, inventory.OCIPrefix) {
+		return t.o.ociFiles(ctx, a)
 	}
+	return targets.OpenFunc(nil).Files(ctx, a)
+}
+
+func (t targetOpener) Open(ctx context.Context, a targets.Artifact, f targets.File) (io.ReadCloser, error) {
+	if strings.HasPrefix(a.URI, inventory.OCIPrefix) {
+		return t.o.ociOpen(ctx, a, f)
+	}
+	r, _, err := t.o.Open(ctx, a.URI)
+	return r, err
 }

@@ -56,7 +56,7 @@ func TestOpen(t *testing.T) {
 		{uri: "file://../etc/passwd", err: "leaves the repository"},
 		{uri: "file:///etc/passwd", err: "relative"},
 		{uri: "http://example.com/model", err: "scheme not supported: http://"},
-		{uri: "oci://registry/model:1", err: "scheme not supported: oci://"},
+		{uri: "oci://registry/model:1", err: "an oci:// artifact is several files, not one stream"},
 		{uri: "model.bin", err: "has no scheme"},
 	}
 	for _, tt := range tests {
@@ -105,7 +105,11 @@ func TestCheck(t *testing.T) {
 func TestTarget(t *testing.T) {
 	src, srv := fixture(t)
 	open := artifact.NewOpener(src, srv.Client()).Target()
-	rc, err := open(context.Background(), targets.Artifact{URI: srv.URL + "/model.onnx"})
+	a := targets.Artifact{URI: srv.URL + "/model.onnx", Digest: "sha256:" + strings.Repeat("1", 64), Size: 7}
+	files, err := open.Files(context.Background(), a)
+	require.NoError(t, err)
+	assert.Equal(t, []targets.File{{Digest: a.Digest, Size: 7}}, files)
+	rc, err := open.Open(context.Background(), a, files[0])
 	require.NoError(t, err)
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -119,10 +123,10 @@ func TestOpenServesTheSchemesValidationAllows(t *testing.T) {
 	src, srv := fixture(t)
 	o := artifact.NewOpener(src, srv.Client())
 	for _, scheme := range inventory.ArtifactSchemes {
-		_, _, err := o.Open(context.Background(), scheme+"missing/model.bin")
+		err := o.Check(context.Background(), scheme+"missing/model.bin", "sha256:"+strings.Repeat("0", 64), nil)
 		assert.NotErrorIs(t, err, artifact.ErrScheme, scheme)
 	}
-	for _, uri := range []string{"s3://b/m", "oci://r/m@sha256:00", "gs://b/m", "hf://m", "pvc://m", "http://h/m"} {
+	for _, uri := range []string{"s3://b/m", "gs://b/m", "hf://m", "pvc://m", "http://h/m"} {
 		_, ok := inventory.ArtifactScheme(uri)
 		require.False(t, ok, uri)
 		_, _, err := o.Open(context.Background(), uri)

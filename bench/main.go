@@ -3,18 +3,16 @@
 //
 //	go run ./bench validate -cairn ./cairn -cue $(go env GOPATH)/bin/cue -n 1000,10000
 //	go run ./bench verify -cairn ./cairn -size 1024
+//	go run ./bench cache -cairn ./cairn -baseline ./cairn-main -n 10000
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cairnops/cairn/internal/invgen"
@@ -22,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench validate|verify [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench validate|verify|cache [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -33,6 +31,8 @@ func main() {
 		err = gen(os.Args[2:])
 	case "verify":
 		err = benchVerify(os.Args[2:])
+	case "cache":
+		err = benchCache(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}
@@ -52,25 +52,7 @@ type measurement struct {
 // measure runs name args in dir runs times and returns the median wall time
 // and the largest peak RSS. A non-zero exit is an error.
 func measure(dir string, runs int, name string, args ...string) (measurement, error) {
-	type run struct{ wall, cpu time.Duration }
-	var all []run
-	var rss int64
-	for i := 0; i < runs; i++ {
-		cmd := exec.Command(name, args...)
-		cmd.Dir = dir
-		cmd.Stdout, cmd.Stderr = nil, os.Stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			return measurement{}, fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
-		}
-		all = append(all, run{time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()})
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > rss {
-			rss = ru.Maxrss * 1024
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].wall < all[j].wall })
-	m := all[len(all)/2]
-	return measurement{wall: m.wall, cpu: m.cpu, maxRSS: rss}, nil
+	return measureWith(dir, runs, func(int) error { return nil }, name, args...)
 }
 
 func benchValidate(args []string) error {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/cairnops/cairn/forge"
 	"github.com/cairnops/cairn/gate"
@@ -77,6 +78,9 @@ type Options struct {
 	// Kube loads the cluster credentials of kserve targets
 	// (reconciler.Options.Kube); nil skips kserve targets.
 	Kube func(context string) (*rest.Config, error)
+	// Registry holds the credentials for oci:// registries, from outside
+	// the inventory; nil means anonymous.
+	Registry credentials.Store
 	// Logger receives the daemon's log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -202,6 +206,7 @@ func (d *Daemon) reconcilerOptions() reconciler.Options {
 		StateDir:   d.opts.StateDir,
 		Audit:      d.opts.Audit,
 		HTTPClient: d.opts.HTTPClient,
+		Registry:   d.opts.Registry,
 		Now:        d.opts.Now,
 		Kube:       d.opts.Kube,
 	}
@@ -307,7 +312,7 @@ func (d *Daemon) reconcileOnce(ctx context.Context) string {
 	}
 	log := d.log.With("revision", src.ShortRevision())
 	v, err := gate.Check(ctx, src, gate.Options{Now: d.opts.Now(), Trust: d.opts.Trust, Deploy: true,
-		HTTPClient: d.opts.HTTPClient, Load: d.opts.Load})
+		HTTPClient: d.opts.HTTPClient, Registry: d.opts.Registry, Load: d.opts.Load})
 	if err != nil {
 		return d.fail(ResultError, rev, fmt.Errorf("loading %s: %w", src.ShortRevision(), err))
 	}

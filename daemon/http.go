@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -53,6 +55,17 @@ type TargetStatus struct {
 	LastAppliedRevision   string `json:"lastAppliedRevision,omitempty"`
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 	Result                string `json:"result,omitempty"`
+	// Served is what the serving platform said of each model at the last
+	// drift run, for targets that report it (kserve).
+	Served []ServedModel `json:"served,omitempty"`
+}
+
+// ServedModel is one model as its serving platform reports it.
+type ServedModel struct {
+	Model  string `json:"model"`
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	URL    string `json:"url,omitempty"`
 }
 
 // Finding is one open finding: Kind is "validation" (Rule set), a drift
@@ -99,8 +112,15 @@ func (d *Daemon) Status() Status {
 		for _, n := range names {
 			t := st.inv.Settings.Targets[n]
 			r := recorded[n]
-			s.Targets = append(s.Targets, TargetStatus{Name: n, Stage: t.Stage, Kind: t.Kind,
-				LastAppliedRevision: r.LastAppliedRevision, LastAttemptedRevision: r.LastAttemptedRevision, Result: r.Result})
+			ts := TargetStatus{Name: n, Stage: t.Stage, Kind: t.Kind,
+				LastAppliedRevision: r.LastAppliedRevision, LastAttemptedRevision: r.LastAttemptedRevision, Result: r.Result}
+			if st.drift != nil {
+				served := st.drift.Served[n]
+				for _, m := range slices.Sorted(maps.Keys(served)) {
+					ts.Served = append(ts.Served, ServedModel{Model: m, Ready: served[m].Ready, Reason: served[m].Reason, URL: served[m].URL})
+				}
+			}
+			s.Targets = append(s.Targets, ts)
 		}
 	}
 	if st.result != nil && st.result.Revision == st.revision {

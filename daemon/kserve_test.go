@@ -1,10 +1,9 @@
-package daemon_test
+package daemon
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,159 +14,113 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/cairnops/cairn/daemon"
 	"github.com/cairnops/cairn/internal/gittest"
-	"github.com/cairnops/cairn/internal/kubeevents"
 	"github.com/cairnops/cairn/internal/kubetest"
-	"github.com/cairnops/cairn/reconciler"
 )
 
-const kserveCard = `package model
+// kserveModel is a model pinned at staging to version, whose versions'
+// artifacts base serves.
+func kserveModel(base, staging string) string {
+	digest := func(s string) string { sum := sha256.Sum256([]byte(s)); return "sha256:" + hex.EncodeToString(sum[:]) }
+	return `package model
 
 card: {
-	title:       "Fraud detector"
-	description: "A model for tests."
+	title:       "Fraud"
+	description: "Scores card transactions."
 	owners: ["@acme/ml"]
 	risk: tier: "low"
 	intendedUse: "Tests."
 	limitations: []
-	license:   "MIT"
+	license:   "proprietary"
 	framework: "onnx"
 	data: training: [{uri: "s3://bucket/train.parquet"}]
-	review: lastReviewed: "2026-10-01"
+	review: lastReviewed: "2026-11-01"
 }
-monitors: {
-	auc: {query: "auc", min: 0.8, action: "rollback", kind: "performance"}
-	psi: {query: "psi", max: 0.2, action: "notify", kind: "drift"}
-}
+
+versions: "1.0.0": artifact: {uri: "` + base + `/fraud/1.0.0.onnx", digest: "` + digest("fraud 1.0.0") + `"}
+versions: "1.1.0": artifact: {uri: "` + base + `/fraud/1.1.0.onnx", digest: "` + digest("fraud 1.1.0") + `"}
+
+stages: staging: "` + staging + `"
 `
+}
 
-// TestKServeFailoverAndEvents is acceptance 4 and 5 of issue 18 on the
-// kserve driver: every apply is a Normal event on the InferenceService
-// naming version and revision, a refusal a Warning; a new daemon with an
-// empty state directory (a leader after a failover) reads the applied
-// revision back from the cluster and applies, records and tells nothing
-// twice.
-func TestKServeFailoverAndEvents(t *testing.T) {
-	c := kubetest.Get(t)
+// TestDaemonAppliesToKServe is acceptance 6 of the kserve target: the
+// daemon applies a promotion to a kserve target on a signed push webhook,
+// and /api/v1/status and the model's page show what KServe says of it.
+func TestDaemonAppliesToKServe(t *testing.T) {
+	if dir, ok := kubetest.BinDir(); !ok {
+		t.Skipf("kube-apiserver and etcd not found in %s: run hack/kube-binaries.sh to build them (CI does)", dir)
+	}
 	ctx := context.Background()
+	c, err := kubetest.Start(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
 	require.NoError(t, c.InstallCRD(ctx, kubetest.FullCRD))
-	ns := c.Namespace(t)
-	blobs := map[string]string{"1.0.0": "fraud 1.0.0", "2.0.0": "fraud 2.0.0"}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := blobs[strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), ".onnx")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprint(w, b)
-	}))
-	t.Cleanup(srv.Close)
-	var versions strings.Builder
-	for _, v := range []string{"1.0.0", "2.0.0"} {
-		sum := sha256.Sum256([]byte(blobs[v]))
-		fmt.Fprintf(&versions, "versions: %q: artifact: {uri: %q, digest: %q}\n", v, srv.URL+"/"+v+".onnx", "sha256:"+hex.EncodeToString(sum[:]))
-	}
-	card := func(production string) string {
-		return kserveCard + versions.String() + fmt.Sprintf("stages: production: %q\n", production)
-	}
-	remote := gittest.NewRemote(t)
-	rev1 := remote.Seed(t, "main", map[string]string{
-		"inventory.cue":                   fmt.Sprintf("package inventory\n\nsigning: required: []\ntargets: prod: {stage: \"production\", kind: \"kserve\", namespace: %q}\n", ns),
-		"models/fraud-detector/model.cue": card("1.0.0"),
-	}, "fraud-detector 1.0.0 in production")
-
-	events := kubeevents.New(func(string) (*rest.Config, error) { return c.Admin(), nil })
-	t.Cleanup(events.Stop)
-	run := func(state string) (stop func(), status func() daemon.Status) {
-		d, err := daemon.New(daemon.Options{Repo: remote.URL, StateDir: state, Interval: 100 * time.Millisecond, DriftInterval: time.Hour,
-			HTTPClient: srv.Client(), Kube: func(string) (*rest.Config, error) { return c.Admin(), nil }, Events: events})
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		stopped := false
-		stop = func() {
-			if !stopped {
-				stopped = true
-				cancel()
-				require.NoError(t, <-done)
-			}
-		}
-		t.Cleanup(stop)
-		return stop, d.Status
-	}
-	waitApplied := func(status func() daemon.Status, rev string) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for s := status(); s.AppliedRevision != rev; s = status() {
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s to be applied: %+v", rev, s)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	cs, err := kubernetes.NewForConfig(c.Admin())
 	require.NoError(t, err)
-	// eventsOf lists the events of fraud-detector, as kubectl describe does,
-	// once there are n.
-	eventsOf := func(n int) []corev1.Event {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for {
-			l, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=InferenceService,involvedObject.name=fraud-detector"})
-			require.NoError(t, err)
-			if len(l.Items) >= n || time.Now().After(deadline) {
-				return l.Items
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-
-	stateA := t.TempDir()
-	stopA, statusA := run(stateA)
-	waitApplied(statusA, rev1)
-	got := eventsOf(1)
-	require.Len(t, got, 1)
-	assert.Equal(t, corev1.EventTypeNormal, got[0].Type)
-	assert.Equal(t, "Applied", got[0].Reason)
-	assert.Equal(t, "cairn created fraud-detector 1.0.0 at revision "+rev1, got[0].Message)
-	stopA()
-
-	// A new daemon, its state directory empty: it reads rev1 back from the
-	// cluster (the plan changes nothing), records and tells nothing.
-	stateB := t.TempDir()
-	_, statusB := run(stateB)
-	waitApplied(statusB, rev1)
-	audit, err := reconciler.Audit(stateB)
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "models"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	assert.Empty(t, audit, "the new daemon applied rev1 again")
-	st, err := reconciler.States(stateB)
+	dyn, err := dynamic.NewForConfig(c.Admin())
 	require.NoError(t, err)
-	assert.Equal(t, reconciler.ReadBackResult, st["prod"].Result)
+	isvcs := dyn.Resource(kubetest.InferenceServices).Namespace("models")
 
-	// A promotion: one Normal event naming the new version and revision.
-	rev2 := remote.Seed(t, "main", map[string]string{"models/fraud-detector/model.cue": card("2.0.0")}, "fraud-detector 2.0.0 in production")
-	waitApplied(statusB, rev2)
-	// A refused revision: a Warning.
-	rev3 := remote.Seed(t, "main", map[string]string{"models/fraud-detector/model.cue": card("9.9.9")}, "pin a version that does not exist")
-	got = eventsOf(3)
-	require.Len(t, got, 3, "events: %+v", got)
-	var notes []string
-	for _, e := range got {
-		notes = append(notes, e.Type+" "+e.Reason+": "+e.Message)
+	artifacts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/fraud/"), ".onnx")
+		w.Write([]byte("fraud " + v))
+	}))
+	t.Cleanup(artifacts.Close)
+
+	remote := gittest.NewRemote(t)
+	first := remote.Seed(t, "main", map[string]string{
+		"inventory.cue": `package inventory
+
+signing: required: []
+targets: "stage-kserve": {stage: "staging", kind: "kserve", namespace: "models"}
+`,
+		"models/fraud/model.cue": kserveModel(artifacts.URL, "1.0.0"),
+	}, "fraud 1.0.0 to staging")
+	r := start(t, Options{Repo: remote.URL, StateDir: t.TempDir(), Interval: time.Hour, DriftInterval: 200 * time.Millisecond,
+		WebhookSecret: secret, HTTPClient: artifacts.Client(),
+		Kube: func(string) (*rest.Config, error) { return c.Admin(), nil }})
+
+	r.waitStatus(t, "the first revision applied", func(s Status) bool { return s.AppliedRevision == first })
+	storageURI := func() string {
+		o, err := isvcs.Get(ctx, "fraud", metav1.GetOptions{})
+		require.NoError(t, err)
+		v, _, _ := unstructured.NestedString(o.Object, "spec", "predictor", "model", "storageUri")
+		return v
 	}
-	assert.Contains(t, notes, "Normal Applied: cairn created fraud-detector 1.0.0 at revision "+rev1)
-	assert.Contains(t, notes, "Normal Applied: cairn updated fraud-detector to 2.0.0 (from 1.0.0) at revision "+rev2)
-	var warning string
-	for _, n := range notes {
-		if strings.HasPrefix(n, "Warning Refused: ") {
-			warning = n
-		}
+	assert.Equal(t, artifacts.URL+"/fraud/1.0.0.onnx", storageURI())
+
+	promo := remote.Seed(t, "main", map[string]string{"models/fraud/model.cue": kserveModel(artifacts.URL, "1.1.0")}, "promote fraud 1.1.0")
+	body := pushBody("main", promo)
+	assert.Equal(t, http.StatusUnauthorized, hook(t, r.srv.URL, "push", sign([]byte("wrong"), body), body))
+	assert.Equal(t, http.StatusAccepted, hook(t, r.srv.URL, "push", sign(secret, body), body))
+	r.waitStatus(t, "the promotion applied", func(s Status) bool { return s.AppliedRevision == promo })
+	assert.Equal(t, artifacts.URL+"/fraud/1.1.0.onnx", storageURI())
+
+	// Not ready until the controller says so; then ready, with its URL.
+	s := r.waitStatus(t, "a drift run saw the object", func(s Status) bool { return len(s.Targets) == 1 && len(s.Targets[0].Served) == 1 })
+	assert.False(t, s.Targets[0].Served[0].Ready)
+	o, err := isvcs.Get(ctx, "fraud", metav1.GetOptions{})
+	require.NoError(t, err)
+	o.Object["status"] = map[string]any{
+		"url":        "http://fraud.models.example.com",
+		"conditions": []any{map[string]any{"type": "Ready", "status": "True"}},
+		"modelStatus": map[string]any{"transitionStatus": "UpToDate",
+			"states": map[string]any{"activeModelState": "Loaded", "targetModelState": "Loaded"}},
 	}
-	assert.True(t, strings.HasPrefix(warning, "Warning Refused: cairn refused revision "+rev3+" (fraud-detector): "), warning)
-	assert.Equal(t, rev2, statusB().AppliedRevision)
+	_, err = isvcs.UpdateStatus(ctx, o, metav1.UpdateOptions{FieldManager: "kserve-controller"})
+	require.NoError(t, err)
+	s = r.waitStatus(t, "the model ready", func(s Status) bool {
+		return len(s.Targets) == 1 && len(s.Targets[0].Served) == 1 && s.Targets[0].Served[0].Ready
+	})
+	assert.Equal(t, ServedModel{Model: "fraud", Ready: true, URL: "http://fraud.models.example.com"}, s.Targets[0].Served[0])
+	assert.Equal(t, promo, s.Targets[0].LastAppliedRevision)
+	assert.Contains(t, r.get(t, "/models/fraud", http.StatusOK), `ready at <a href="http://fraud.models.example.com">http://fraud.models.example.com</a>`)
 }

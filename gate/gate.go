@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"time"
 
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
 	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
@@ -52,11 +54,16 @@ type Options struct {
 	// Progress, when set, wraps each artifact stream of Artifacts, given a
 	// label (model@version) and its size (-1 when unknown).
 	Progress func(label string, r io.Reader, size int64) io.Reader
-	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
+	// HTTPClient fetches https:// artifacts and reaches oci:// registries;
+	// nil means http.DefaultClient.
 	HTTPClient *http.Client
-	// Load tunes the evaluation (workers, isolation); Visit, Visitor and
-	// Only are set by Check. With Load.Isolate the policy files are
-	// compiled, and the rules run, in its worker processes too.
+	// Registry holds the credentials for oci:// registries (the operator's
+	// docker config, never the repository's); nil means anonymous.
+	Registry credentials.Store
+	// Load tunes the evaluation (workers, isolation, cache); Visit,
+	// Visitor and Only are set by Check. With Load.Isolate the policy files
+	// are compiled, and the rules run, in its worker processes too; with
+	// Load.Cache what the rules give for each model is cached with it.
 	Load inventory.Options
 }
 
@@ -145,19 +152,27 @@ func Check(ctx context.Context, src *inventory.Source, opts Options) (*Verdict, 
 		}
 		v.Base = base
 	}
-	proposed, err := policy.LoadIsolated(ctx, src, opts.Load.Isolate)
+	iso := opts.Load.Isolate
+	if iso != nil && iso.Cache == nil && opts.Load.Cache != nil {
+		// The policy files compile in workers once per content too.
+		c := *iso
+		c.Cache = opts.Load.Cache
+		iso = &c
+	}
+	proposed, err := policy.LoadIsolated(ctx, src, iso)
 	if err != nil {
 		return nil, err
 	}
 	enforced := proposed
 	if policy.Governed(v.Base) {
-		if enforced, err = policy.LoadIsolated(ctx, v.Base.Source, opts.Load.Isolate); err != nil {
+		if enforced, err = policy.LoadIsolated(ctx, v.Base.Source, iso); err != nil {
 			return nil, fmt.Errorf("reading the base's policies: %w", err)
 		}
 	}
 	lo := opts.Load
 	lo.Visit, lo.Visitor = nil, nil
-	if lo.Isolate != nil {
+	if lo.Isolate != nil || lo.Cache != nil {
+		// A Visitor's results cross into a worker and into the cache.
 		lo.Visitor = enforced.Visitor()
 	} else {
 		lo.Visit = enforced.Visit
@@ -226,5 +241,5 @@ func untrusted(inv *inventory.Inventory) []policy.Finding {
 
 // opener returns the artifact opener of the checked revision.
 func opener(inv *inventory.Inventory, opts Options) *artifact.Opener {
-	return artifact.NewOpener(inv.Source, opts.HTTPClient)
+	return artifact.NewOpener(inv.Source, opts.HTTPClient).WithCredentials(opts.Registry)
 }

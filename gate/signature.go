@@ -66,10 +66,7 @@ func (s Signature) String() string {
 // carries a bundle, limited to opts.Model and opts.Version.
 func signatures(ctx context.Context, inv *inventory.Inventory, opts Options) []Signature {
 	var out []Signature
-	var open *artifact.Opener
-	if opts.Artifacts {
-		open = opener(inv, opts)
-	}
+	open := opener(inv, opts)
 	for _, m := range inv.Models {
 		if opts.Model != "" && m.Name != opts.Model {
 			continue
@@ -101,16 +98,19 @@ func signatures(ctx context.Context, inv *inventory.Inventory, opts Options) []S
 				if !opts.Bundles {
 					continue
 				}
-				if _, err := fs.Stat(inv.Source.FS, inventory.BundlePath(m.Name, v)); err != nil && opts.Version == "" {
+				if _, err := fs.Stat(inv.Source.FS, inventory.BundlePath(m.Name, v)); err != nil && opts.Version == "" && !isOCI(m, v) {
 					continue // unsigned and not required: nothing to check
 				}
 			}
-			s := check(ctx, inv, m, v, opts.Trust, open, opts.Progress)
+			s := check(ctx, inv, m, v, opts.Trust, open, opts.Artifacts, opts.Progress)
+			if s.unsigned && len(stages) == 0 && opts.Version == "" {
+				continue // an oci:// version without a bundle, not required: nothing to check
+			}
 			s.Stages = stages
 			if s.Status == SignatureInvalid && len(stages) > 0 {
 				s.Reason += fmt.Sprintf(" (stage %s requires a valid signature)", strings.Join(stages, ", "))
 			}
-			out = append(out, s)
+			out = append(out, s.Signature)
 		}
 	}
 	return out
@@ -131,39 +131,83 @@ func requiredStages(inv *inventory.Inventory, m *inventory.Model) map[string][]s
 	return out
 }
 
+// isOCI reports whether version of m pins an oci:// artifact, whose
+// bundles may also be attached in its registry.
+func isOCI(m *inventory.Model, version string) bool {
+	v, ok := m.Versions[version]
+	return ok && strings.HasPrefix(v.Artifact.URI, inventory.OCIPrefix)
+}
+
+// verdict is check's answer: the Signature and whether no bundle was found
+// at all.
+type verdict struct {
+	Signature
+	unsigned bool
+}
+
 // check verifies the bundle of m@version against trust and the pinned
-// digest and, when open is set, that the artifact streamed again has that
-// digest. Every failure is a verdict, never an error.
-func check(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, version string, trust signing.Trust, open *artifact.Opener, progress func(string, io.Reader, int64) io.Reader) Signature {
+// digest and, when artifacts is set, that the artifact streamed again has
+// that digest. The bundle is the one in git; an oci:// version without
+// one there is checked with the bundles attached to its manifest in the
+// registry (OCI 1.1 referrers, or the referrers tag), the first that
+// verifies giving the verdict. Every failure is a verdict, never an error.
+func check(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, version string, trust signing.Trust, open *artifact.Opener, artifacts bool, progress func(string, io.Reader, int64) io.Reader) verdict {
 	s := Signature{Model: m.Name, Version: version, Status: SignatureInvalid, Bundle: inventory.BundlePath(m.Name, version)}
 	v, ok := m.Versions[version]
 	if !ok {
 		s.Reason = "version is not declared in versions"
-		return s
+		return verdict{Signature: s}
 	}
 	s.Digest = v.Artifact.Digest
+	var bundles []artifact.Bundle
 	data, err := inv.Source.ReadFile(s.Bundle)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case err == nil:
+		bundles = []artifact.Bundle{{Ref: s.Bundle, Data: data}}
+	case errors.Is(err, fs.ErrNotExist) && isOCI(m, version):
+		attached, err := open.Bundles(ctx, v.Artifact.URI)
+		if err != nil {
+			s.Reason = fmt.Sprintf("no signature bundle %s, and looking for attached ones: %s", s.Bundle, oneLine(err.Error()))
+			return verdict{Signature: s}
+		}
+		if len(attached) == 0 {
+			s.Reason = fmt.Sprintf("no signature bundle %s, nor attached to %s", s.Bundle, v.Artifact.URI)
+			return verdict{Signature: s, unsigned: true}
+		}
+		bundles = attached
+	case errors.Is(err, fs.ErrNotExist):
 		s.Reason = "no signature bundle " + s.Bundle
-		return s
-	} else if err != nil {
+		return verdict{Signature: s, unsigned: true}
+	default:
 		s.Reason = fmt.Sprintf("reading %s: %v", s.Bundle, err)
-		return s
+		return verdict{Signature: s}
 	}
+	s.Bundle = bundles[0].Ref
 	if !Trusted(trust) {
 		s.Status, s.Reason = SignatureUnverified, "no trust root given to verify "+s.Bundle
-		return s
+		return verdict{Signature: s}
 	}
-	res, err := signing.Verify(ctx, data, v.Artifact.Digest, trust)
+	var res signing.Result
+	for _, b := range bundles {
+		s.Bundle = b.Ref
+		res, err = signing.Verify(ctx, b.Data, v.Artifact.Digest, trust)
+		if err == nil {
+			break
+		}
+	}
 	if err != nil {
 		s.Reason = oneLine(err.Error())
+		if len(bundles) > 1 {
+			s.Bundle = v.Artifact.URI
+			s.Reason = fmt.Sprintf("none of the %d bundles attached verifies; the last: %s", len(bundles), s.Reason)
+		}
 		if errors.Is(err, signing.ErrDigestMismatch) {
 			s.Reason += " (a bundle of another version or artifact?)"
 		}
-		return s
+		return verdict{Signature: s}
 	}
 	s.Identity = res.Identity
-	if open != nil {
+	if artifacts {
 		var wrap func(io.Reader, int64) io.Reader
 		if progress != nil {
 			label := m.Name + "@" + version
@@ -171,11 +215,11 @@ func check(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, ve
 		}
 		if err := open.Check(ctx, v.Artifact.URI, v.Artifact.Digest, wrap); err != nil {
 			s.Identity, s.Reason = "", oneLine(err.Error())
-			return s
+			return verdict{Signature: s}
 		}
 	}
 	s.Status = SignatureOK
-	return s
+	return verdict{Signature: s}
 }
 
 // oneLine flattens a message onto one line.

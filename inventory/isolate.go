@@ -45,6 +45,9 @@ type Isolation struct {
 	// TimeHint and MemoryHint say how a user raises each budget, e.g.
 	// "--eval-timeout / CAIRN_EVAL_TIMEOUT"; they end budget messages.
 	TimeHint, MemoryHint string
+	// Cache, when set, remembers the outputs of Run's jobs by their name
+	// and input: a job must be a function of its input.
+	Cache *Cache
 }
 
 // BudgetError is the error of a unit of evaluation that passed its budget.
@@ -196,6 +199,11 @@ type JobResult struct {
 // the next input. The error is ctx's, or a worker that cannot start.
 func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([]JobResult, error) {
 	out := make([]JobResult, len(inputs))
+	var cs *cacheSession
+	if iso.Cache != nil && len(inputs) > 0 {
+		cs = iso.Cache.open()
+		defer cs.close()
+	}
 	var p *proc
 	defer func() {
 		if p != nil {
@@ -203,6 +211,14 @@ func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([
 		}
 	}()
 	for i, in := range inputs {
+		var k cacheKey
+		if cs != nil {
+			k = jobKey(iso.Cache, name, in)
+			if e := cs.get(k); e != nil {
+				out[i].Output = e.value
+				continue
+			}
+		}
 		if p == nil {
 			var err error
 			if p, err = iso.start(&workerInit{Memory: iso.Budget.Memory}); err != nil {
@@ -223,6 +239,8 @@ func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([
 		out[i].Output = r.Output
 		if r.Err != "" {
 			out[i].Err = &WorkerError{Line: r.Err}
+		} else if cs != nil {
+			cs.put(k, &cacheEntry{value: r.Output})
 		}
 	}
 	return out, nil
@@ -231,21 +249,10 @@ func (iso *Isolation) Run(ctx context.Context, name string, inputs ...[]byte) ([
 // loadSettingsIsolated evaluates inventory.cue in a worker. A worker that
 // passes the budget or dies is a problem at inventory.cue, and the settings
 // are the schema's defaults.
-func (inv *Inventory) loadSettingsIsolated(ctx context.Context, iso *Isolation, src []byte) error {
-	p, err := iso.start(&workerInit{Memory: iso.Budget.Memory})
+func (inv *Inventory) loadSettingsIsolated(ctx context.Context, iso *Isolation, src []byte, cs *cacheSession) error {
+	r, err := settingsResponse(ctx, iso, src, cs)
 	if err != nil {
 		return err
-	}
-	defer p.close()
-	if err := p.send(request{Settings: &wireFile{Name: SettingsFile, Src: string(src)}}); err != nil {
-		return err
-	}
-	r, err := p.recv(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		r = response{Problems: []Problem{{Pos: Position{File: SettingsFile, Line: 1, Column: 1}, Message: unitMessage(err, SettingsFile)}}}
 	}
 	inv.Problems = append(inv.Problems, r.Problems...)
 	if r.Built {
@@ -275,10 +282,44 @@ func (inv *Inventory) loadSettingsIsolated(ctx context.Context, iso *Isolation, 
 	return nil
 }
 
+// settingsResponse evaluates inventory.cue in a worker, or takes the
+// worker's response from the cache. A worker that passes the budget or
+// dies is a problem at inventory.cue; the error is ctx's, or a worker that
+// cannot start.
+func settingsResponse(ctx context.Context, iso *Isolation, src []byte, cs *cacheSession) (response, error) {
+	var k cacheKey
+	if cs != nil {
+		k = settingsKey(cs.c, src)
+		if e := cs.get(k); e != nil {
+			return response{Problems: e.problems, Built: e.built, Value: e.value}, nil
+		}
+	}
+	p, err := iso.start(&workerInit{Memory: iso.Budget.Memory})
+	if err != nil {
+		return response{}, err
+	}
+	defer p.close()
+	if err := p.send(request{Settings: &wireFile{Name: SettingsFile, Src: string(src)}}); err != nil {
+		return response{}, err
+	}
+	r, err := p.recv(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return response{}, ctx.Err()
+		}
+		// Budgets are the caller's: not remembered.
+		return response{Problems: []Problem{{Pos: Position{File: SettingsFile, Line: 1, Column: 1}, Message: unitMessage(err, SettingsFile)}}}, nil
+	}
+	if cs != nil {
+		cs.put(k, &cacheEntry{built: r.Built, problems: r.Problems, value: r.Value})
+	}
+	return r, nil
+}
+
 // evaluateIsolated evaluates the models in worker processes, up to
 // opts.Workers at once, each worker one model at a time. Files are read
 // here and sent to the worker; paths the model names are checked here.
-func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*Model, problems [][]Problem, opts Options) error {
+func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*Model, problems [][]Problem, opts Options, mc *modelCache) error {
 	iso := opts.Isolate
 	workers := opts.Workers
 	if workers <= 0 {
@@ -309,6 +350,13 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 			one := func(i int) {
 				defer tick()
 				m := models[i]
+				k, keyed, e := mc.lookup(fsys, m, nil)
+				if e != nil {
+					if probs, ok := mc.apply(fsys, m, e, &visitOff); ok {
+						problems[i] = probs
+						return
+					}
+				}
 				own, probs, err := readModel(fsys, defaults, m)
 				if err != nil {
 					fail(err)
@@ -318,6 +366,14 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 					problems[i] = probs
 					return
 				}
+				if !keyed && mc != nil {
+					if k, keyed, e = mc.lookup(fsys, m, own); e != nil {
+						if probs, ok := mc.apply(fsys, m, e, &visitOff); ok {
+							problems[i] = probs
+							return
+						}
+					}
+				}
 				if p == nil {
 					if p, err = iso.start(init); err != nil {
 						fail(err)
@@ -325,12 +381,16 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 					}
 				}
 				var crashed bool
-				problems[i], crashed, err = isolatedModel(ctx, p, fsys, m, own, opts.Visitor, &visitOff)
+				var entry *cacheEntry
+				problems[i], crashed, entry, err = isolatedModel(ctx, p, fsys, m, own, opts.Visitor, &visitOff)
 				if err != nil {
 					fail(err)
 				}
 				if crashed {
 					p = nil
+				}
+				if keyed && entry != nil {
+					mc.store(k, entry)
 				}
 			}
 			for i := range next {
@@ -348,29 +408,38 @@ func evaluateIsolated(ctx context.Context, fsys fs.FS, defaults []sourceFile, mo
 
 // isolatedModel evaluates m in worker p. crashed reports that p is gone;
 // a model that passed the budget or killed its worker is a problem at its
-// first file. The error is ctx's.
-func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sourceFile, vis *Visitor, visitOff *atomic.Bool) (problems []Problem, crashed bool, err error) {
+// first file. entry is the result to remember, nil when it depends on
+// more than the model (a budget, a visitor that did not run). The error is
+// ctx's.
+func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sourceFile, vis *Visitor, visitOff *atomic.Bool) (problems []Problem, crashed bool, entry *cacheEntry, err error) {
 	visit := vis != nil && !visitOff.Load()
 	if err := p.send(request{Model: &modelRequest{Name: m.Name, Dir: m.Dir, Files: toWire(own), Visit: visit}}); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	r, err := p.recv(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, true, ctx.Err()
+			return nil, true, nil, ctx.Err()
 		}
-		return []Problem{{Model: m.Name, Pos: Position{File: own[0].name, Line: 1, Column: 1}, Message: unitMessage(err, "the model")}}, true, nil
+		return []Problem{{Model: m.Name, Pos: Position{File: own[0].name, Line: 1, Column: 1}, Message: unitMessage(err, "the model")}}, true, nil, nil
 	}
 	if r.Built {
 		m.fsys = fsys
 	}
+	entry = &cacheEntry{files: m.Files, built: r.Built, problems: r.Problems}
 	if len(r.Problems) > 0 {
-		return r.Problems, false, nil
+		return r.Problems, false, entry, nil
 	}
 	if err := json.Unmarshal(r.Value, &m.Model); err != nil {
-		return []Problem{{Model: m.Name, Pos: Position{File: own[0].name, Line: 1, Column: 1}, Message: err.Error()}}, false, nil
+		return []Problem{{Model: m.Name, Pos: Position{File: own[0].name, Line: 1, Column: 1}, Message: err.Error()}}, false, nil, nil
+	}
+	if entry.value, err = encodeValue(nil, &m.Model); err != nil {
+		entry = nil
 	}
 	problems = pathProblems(fsys, m)
+	if vis != nil && !visit {
+		entry = nil // the visitor was off: the entry would lack its result
+	}
 	if visit {
 		// The worker runs the visitor on every model it found valid; its
 		// result counts only when the paths are valid too, as in-process.
@@ -384,19 +453,22 @@ func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sou
 		stop()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, true, ctx.Err()
+				return nil, true, nil, ctx.Err()
 			}
-			crashed = true
+			crashed, entry = true, nil
 			if len(problems) == 0 && !visitOff.Swap(true) {
 				vis.Collect(m.Name, note, err)
 			}
-		} else if len(problems) == 0 {
-			vis.Collect(m.Name, vr.Visit, nil)
+		} else {
+			entry.visited, entry.visit = true, vr.Visit
+			if len(problems) == 0 {
+				vis.Collect(m.Name, vr.Visit, nil)
+			}
 		}
 	}
 	if len(problems) > 0 {
-		return problems, crashed, nil
+		return problems, crashed, entry, nil
 	}
 	m.Valid = true
-	return nil, crashed, nil
+	return nil, crashed, entry, nil
 }

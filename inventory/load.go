@@ -49,6 +49,9 @@ type Inventory struct {
 	// Problems are the schema problems of the whole inventory, in the order
 	// of Models, inventory.cue first.
 	Problems []Problem
+	// Cached counts the models whose result came from Options.Cache, not
+	// from evaluating them.
+	Cached int
 
 	settingsPos map[string]Position
 }
@@ -152,6 +155,11 @@ type Options struct {
 	// Isolate, when set, evaluates inventory.cue and the models in worker
 	// processes under its budget. Nil evaluates in-process, without bounds.
 	Isolate *Isolation
+	// Cache, when set, remembers the results of evaluating inventory.cue
+	// and each model across runs: a model whose result is cached is not
+	// evaluated (and needs no worker). Load with Visit does not use it,
+	// since what Visit does cannot be remembered; use Visitor.
+	Cache *Cache
 	// Progress, when set, is called after each model is evaluated with how
 	// many of the total are done; the last call has done == total. Calls
 	// come one at a time, from the evaluating goroutines.
@@ -183,6 +191,11 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		return nil, errors.New("inventory: Options.Visit cannot run in a worker process; use Options.Visitor")
 	}
 	inv := &Inventory{Source: src}
+	var cs *cacheSession
+	if opts.Cache != nil && opts.Visit == nil {
+		cs = opts.Cache.open()
+		defer cs.close()
+	}
 	settingsSrc, err := fs.ReadFile(src.FS, SettingsFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -191,20 +204,20 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		return nil, fmt.Errorf("reading %s: %w", SettingsFile, err)
 	}
 	if opts.Isolate != nil {
-		if err := inv.loadSettingsIsolated(ctx, opts.Isolate, settingsSrc); err != nil {
+		if err := inv.loadSettingsIsolated(ctx, opts.Isolate, settingsSrc, cs); err != nil {
 			return nil, err
 		}
 	} else {
 		inv.loadSettings(settingsSrc)
 	}
 
-	defaults, err := readDefaults(src.FS)
-	if err != nil {
-		return nil, err
-	}
 	entries, err := fs.ReadDir(src.FS, ModelsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
+	}
+	defaults, err := readDefaults(src.FS, entries)
+	if err != nil {
+		return nil, err
 	}
 	only := map[string]bool{}
 	for _, n := range opts.Only {
@@ -238,8 +251,15 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if opts.Isolate != nil {
 		eval = evaluateIsolated
 	}
-	if err := eval(ctx, src.FS, defaults, inv.Models, problems, opts); err != nil {
+	var mc *modelCache
+	if cs != nil {
+		mc = &modelCache{s: cs, k: newKeyer(opts.Cache, defaults, opts.Visitor), vis: opts.Visitor}
+	}
+	if err := eval(ctx, &statMemo{FS: src.FS}, defaults, inv.Models, problems, opts, mc); err != nil {
 		return nil, err
+	}
+	if cs != nil {
+		inv.Cached = cs.hits
 	}
 	checkModels(inv.Models, problems, inv.Settings, inv.SettingsOK)
 	for _, p := range problems {
@@ -254,14 +274,8 @@ type sourceFile struct {
 }
 
 // readDefaults reads models/*.cue, the defaults every model unifies with.
-func readDefaults(fsys fs.FS) ([]sourceFile, error) {
-	entries, err := fs.ReadDir(fsys, ModelsDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
-	}
+// entries is the listing of models/.
+func readDefaults(fsys fs.FS, entries []fs.DirEntry) ([]sourceFile, error) {
 	var out []sourceFile
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".cue") {
@@ -278,7 +292,8 @@ func readDefaults(fsys fs.FS) ([]sourceFile, error) {
 }
 
 // evaluate runs the models through workers, each with its own cue.Context.
-func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*Model, problems [][]Problem, opts Options) error {
+// A model whose result mc holds is not evaluated.
+func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*Model, problems [][]Problem, opts Options, mc *modelCache) error {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -290,7 +305,12 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 	if recycle <= 0 {
 		recycle = 64
 	}
-	visit := opts.Visit
+	// visit runs the visitor on a valid model and returns its result for
+	// the cache.
+	var visit func(m *Model, v cue.Value) []byte
+	if opts.Visit != nil {
+		visit = func(m *Model, v cue.Value) []byte { opts.Visit(m, v); return nil }
+	}
 	if vis := opts.Visitor; vis != nil {
 		f, err := lookupVisitor(vis.Name)
 		if err != nil {
@@ -300,34 +320,42 @@ func evaluate(ctx context.Context, fsys fs.FS, defaults []sourceFile, models []*
 		if err != nil {
 			return err
 		}
-		visit = func(m *Model, v cue.Value) { vis.Collect(m.Name, vf(m, v, func([]byte) {}), nil) }
+		visit = func(m *Model, v cue.Value) []byte {
+			res := vf(m, v, func([]byte) {})
+			vis.Collect(m.Name, res, nil)
+			return res
+		}
 	}
 	next := make(chan int)
 	tick := opts.progress(len(models))
 	var wg sync.WaitGroup
 	var errOnce sync.Once
 	var firstErr error
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var ev *evaluator
 			done := 0
-			for i := range next {
+			// evaluator returns the goroutine's evaluator, a fresh one
+			// every recycle models; none is made while results are cached.
+			evaluator := func() (*evaluator, error) {
 				if ev == nil || done >= recycle {
 					var err error
 					if ev, err = newEvaluator(); err != nil {
-						errOnce.Do(func() { firstErr = err })
-						tick()
-						continue
+						return nil, err
 					}
 					done = 0
 				}
 				done++
-				p, err := ev.model(fsys, defaults, models[i], visit)
+				return ev, nil
+			}
+			for i := range next {
+				p, err := evalCached(fsys, defaults, models[i], mc, evaluator, visit)
 				tick()
 				if err != nil {
-					errOnce.Do(func() { firstErr = err })
+					fail(err)
 					continue
 				}
 				problems[i] = p
@@ -356,26 +384,67 @@ func newEvaluator() (*evaluator, error) {
 	return &evaluator{ctx: c, schema: s}, nil
 }
 
-// model evaluates one model folder. Problems with its content are returned
-// as problems; the error is for files that cannot be read.
-func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit func(*Model, cue.Value)) ([]Problem, error) {
+// evalCached evaluates one model folder in-process, or takes its result
+// from mc. Problems with its content are returned as problems; the error is
+// for files that cannot be read.
+func evalCached(fsys fs.FS, defaults []sourceFile, m *Model, mc *modelCache, evaluator func() (*evaluator, error), visit func(*Model, cue.Value) []byte) ([]Problem, error) {
+	k, keyed, e := mc.lookup(fsys, m, nil)
+	if e != nil {
+		if p, ok := mc.apply(fsys, m, e, nil); ok {
+			return p, nil
+		}
+	}
 	own, problems, err := readModel(fsys, defaults, m)
 	if err != nil || len(problems) > 0 {
 		return problems, err
+	}
+	if !keyed && mc != nil {
+		if k, keyed, e = mc.lookup(fsys, m, own); e != nil {
+			if p, ok := mc.apply(fsys, m, e, nil); ok {
+				return p, nil
+			}
+		}
+	}
+	ev, err := evaluator()
+	if err != nil {
+		return nil, err
 	}
 	problems, built, v := ev.evalModel(m, own, defaults)
 	if built {
 		m.fsys = fsys
 	}
+	var entry *cacheEntry
+	if keyed {
+		entry = &cacheEntry{files: m.Files, built: built, problems: problems}
+	}
 	if len(problems) > 0 {
+		if entry != nil {
+			mc.store(k, entry)
+		}
 		return problems, nil
 	}
+	if entry != nil {
+		if entry.value, err = encodeValue(nil, &m.Model); err != nil {
+			entry = nil
+		}
+	}
 	if problems := pathProblems(fsys, m); len(problems) > 0 {
+		// The visitor runs only on valid models: an entry that must hold
+		// its result cannot be made.
+		if entry != nil && mc.vis == nil {
+			mc.store(k, entry)
+		}
 		return problems, nil
 	}
 	m.Valid = true
 	if visit != nil {
-		visit(m, v)
+		res := visit(m, v)
+		if entry != nil {
+			entry.visited, entry.visit = true, res
+		}
+	}
+	if entry != nil {
+		mc.store(k, entry)
 	}
 	return nil, nil
 }
@@ -384,6 +453,15 @@ func (ev *evaluator) model(fsys fs.FS, defaults []sourceFile, m *Model, visit fu
 // cannot be evaluated (no .cue files, a file that cannot be read) is a
 // problem; the error is for an I/O failure.
 func readModel(fsys fs.FS, defaults []sourceFile, m *Model) ([]sourceFile, []Problem, error) {
+	if own, ok := readModelFast(fsys, m.Dir); ok {
+		for _, f := range own {
+			m.Files = append(m.Files, f.name)
+		}
+		for _, d := range defaults {
+			m.Files = append(m.Files, d.name)
+		}
+		return own, nil, nil
+	}
 	entries, err := fs.ReadDir(fsys, m.Dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", m.Dir, err)
@@ -411,6 +489,43 @@ func readModel(fsys fs.FS, defaults []sourceFile, m *Model) ([]sourceFile, []Pro
 		return nil, []Problem{{Model: m.Name, Pos: Position{File: m.Dir}, Message: "model folder has no .cue files"}}, nil
 	}
 	return own, nil, nil
+}
+
+// readModelFast reads the .cue files of the work tree folder dir by their
+// names alone, without the type of every entry that fs.ReadDir looks up.
+// It reports false for a folder that is not in the work tree, or where
+// anything is unusual (no .cue file, one that cannot be read): readModel
+// then reads it the exact way.
+func readModelFast(fsys fs.FS, dir string) ([]sourceFile, bool) {
+	f, err := fsys.Open(dir)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	d, ok := f.(interface {
+		Readdirnames(n int) ([]string, error)
+	})
+	if !ok {
+		return nil, false
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, false
+	}
+	sort.Strings(names)
+	var own []sourceFile
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".cue") {
+			continue
+		}
+		name := dir + "/" + n
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, false
+		}
+		own = append(own, sourceFile{name: name, src: b})
+	}
+	return own, len(own) > 0
 }
 
 // evalModel evaluates the model made of its own files and the defaults,
@@ -660,6 +775,31 @@ func pathProblems(fsys fs.FS, m *Model) []Problem {
 	}
 	return out
 }
+
+// statMemo is the FS the models of one Load are read through: it remembers
+// what Stat answered, since many models name the same files (pathProblems).
+type statMemo struct {
+	fs.FS
+	stats sync.Map // name -> statResult
+}
+
+type statResult struct {
+	fi  fs.FileInfo
+	err error
+}
+
+func (s *statMemo) Stat(name string) (fs.FileInfo, error) {
+	if r, ok := s.stats.Load(name); ok {
+		return r.(statResult).fi, r.(statResult).err
+	}
+	fi, err := fs.Stat(s.FS, name)
+	s.stats.Store(name, statResult{fi, err})
+	return fi, err
+}
+
+func (s *statMemo) ReadFile(name string) ([]byte, error) { return fs.ReadFile(s.FS, name) }
+
+func (s *statMemo) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(s.FS, name) }
 
 // feed sends the indexes 0..n-1 to the workers' channel, then closes it;
 // it stops early, returning ctx's error, when ctx is done.

@@ -1,14 +1,17 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"oras.land/oras-go/v2/registry"
 
 	"github.com/cairnops/cairn/schema"
 )
@@ -16,7 +19,41 @@ import (
 // ArtifactSchemes are the artifact URI schemes this build can open, in the
 // order messages name them. A version whose artifact URI has another scheme
 // is a schema problem; the artifact opener serves exactly these.
-var ArtifactSchemes = []string{FilePrefix, "https://"}
+var ArtifactSchemes = []string{FilePrefix, "https://", OCIPrefix}
+
+// OCIPrefix starts an artifact URI that names a manifest in an OCI
+// registry: oci://REGISTRY/REPO@sha256:<hex> or
+// oci://REGISTRY/REPO:TAG@sha256:<hex>.
+const OCIPrefix = "oci://"
+
+// ErrOCIPin is wrapped by ParseOCI's error for an oci:// URI that does not
+// pin a manifest by its digest.
+var ErrOCIPin = errors.New("an oci:// artifact must be pinned by its manifest digest")
+
+var ociDigest = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+
+// ParseOCI parses an oci:// artifact URI into its registry, repository and
+// manifest digest (Reference holds the digest; a tag beside it is dropped,
+// since the digest rules). A tag alone, which can move, or a digest other
+// than sha256 is an error wrapping ErrOCIPin.
+func ParseOCI(uri string) (registry.Reference, error) {
+	rest, ok := strings.CutPrefix(uri, OCIPrefix)
+	if !ok {
+		return registry.Reference{}, fmt.Errorf("%q is not an oci:// URI", uri)
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return registry.Reference{}, fmt.Errorf("%q: %w: a tag can move; write oci://REGISTRY/REPO@sha256:<manifest digest> (a tag may stay before the @)", uri, ErrOCIPin)
+	}
+	if !ociDigest.MatchString(rest[at+1:]) {
+		return registry.Reference{}, fmt.Errorf("%q: %w: want @sha256:<64 hex digits>", uri, ErrOCIPin)
+	}
+	ref, err := registry.ParseReference(rest)
+	if err != nil {
+		return registry.Reference{}, fmt.Errorf("%q: %w", uri, err)
+	}
+	return ref, nil
+}
 
 // ArtifactScheme returns the scheme of uri with its "://" (e.g. "s3://"),
 // and whether this build can open it: it is one of ArtifactSchemes, spelt
@@ -45,11 +82,17 @@ func schemeProblems(m *Model) []Problem {
 	var out []Problem
 	for _, v := range sortedKeys(m.Versions) {
 		uri := m.Versions[v].Artifact.URI
+		at := []string{"versions", v, "artifact", "uri"}
 		scheme, ok := ArtifactScheme(uri)
+		if ok && scheme == OCIPrefix {
+			if msg := ociProblem(uri, m.Versions[v].Artifact.Digest); msg != "" {
+				out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...), Message: pathString(at) + ": " + msg})
+			}
+			continue
+		}
 		if ok {
 			continue
 		}
-		at := []string{"versions", v, "artifact", "uri"}
 		var msg string
 		switch scheme {
 		case "":
@@ -62,6 +105,19 @@ func schemeProblems(m *Model) []Problem {
 		out = append(out, Problem{Model: m.Name, Pos: m.Pos(at...), Message: pathString(at) + ": " + msg})
 	}
 	return out
+}
+
+// ociProblem says what is wrong with the oci:// pin uri of a version
+// whose digest is digest, or "".
+func ociProblem(uri, digest string) string {
+	ref, err := ParseOCI(uri)
+	if err != nil {
+		return strings.TrimPrefix(err.Error(), strconv.Quote(uri)+": ")
+	}
+	if ref.Reference != digest {
+		return fmt.Sprintf("names manifest %s but the version's digest is %s: the digest of an oci:// artifact is its manifest digest", ref.Reference, digest)
+	}
+	return ""
 }
 
 // monitorProblems reports the monitors of m that watch a stage settings do
@@ -188,6 +244,36 @@ func (inv *Inventory) settingsProblems(v cue.Value, kinds []string) []Problem {
 		}
 	}
 	out = append(out, localPathProblems(inv, s, targets)...)
+	out = append(out, kserveNamespaceProblems(inv, s, targets)...)
+	return out
+}
+
+// kserveNamespaceProblems checks that no two kserve targets serve the same
+// namespace of the same kubeconfig context: each would prune the other's
+// InferenceServices as models it does not want.
+func kserveNamespaceProblems(inv *Inventory, s schema.Settings, targets []string) []Problem {
+	var out []Problem
+	seen := map[[2]string]string{}
+	for _, name := range targets {
+		t := s.Targets[name]
+		ns, _ := t.Config["namespace"].(string)
+		if t.Kind != "kserve" || ns == "" {
+			continue
+		}
+		kctx, _ := t.Config["context"].(string)
+		key := [2]string{kctx, ns}
+		if other, ok := seen[key]; ok {
+			at := []string{"targets", name, "namespace"}
+			where := "namespace " + strconv.Quote(ns)
+			if kctx != "" {
+				where += " of context " + strconv.Quote(kctx)
+			}
+			out = append(out, Problem{Pos: inv.SettingsPos(at...), Message: pathString(at) +
+				fmt.Sprintf(": %s is also served by target %s: each kserve target needs its own namespace", where, other)})
+			continue
+		}
+		seen[key] = name
+	}
 	return out
 }
 

@@ -93,13 +93,13 @@ func TestSettingsReferences(t *testing.T) {
 			`models/fraud-detector/model.cue:86:2: monitors."p99-latency".stage: "production" (the default) is not a stage of inventory.cue (stages: development, staging, live)`,
 		},
 	}, {
-		name:    "a kind this build does not implement",
+		name:    "a kserve target",
 		changes: []change{{inv, `kind: "local", path: "production"`, `kind: "kserve", namespace: "models"`}},
-		want:    []string{`inventory.cue:11:38: targets."prod-local".kind: "kserve" is not a target kind this build implements (want "local")`},
+		want:    []string{},
 	}, {
 		name:    "kubernetes is not a kind",
 		changes: []change{{inv, `kind: "local", path: "production"`, `kind: "kubernetes"`}},
-		want:    []string{`inventory.cue:11:38: targets."prod-local".kind: "kubernetes" is not a target kind this build implements (want "local")`},
+		want:    []string{`inventory.cue:11:38: targets."prod-local".kind: "kubernetes" is not a target kind this build implements (want "kserve" or "local")`},
 	}, {
 		name:    "a local path that is not a string",
 		changes: []change{{inv, `path: "production"`, `path: 42`}},
@@ -129,13 +129,27 @@ func TestSettingsReferences(t *testing.T) {
 		changes: []change{{inv, `path: "production"`, `path: "staging/prod"`}},
 		want:    []string{`inventory.cue:10:53: targets."staging-local".path: "staging" holds the folder of target prod-local ("staging/prod"): local target folders must not nest`},
 	}, {
+		name: "two kserve targets share a namespace",
+		changes: []change{
+			{inv, `kind: "local", path: "production"`, `kind: "kserve", namespace: "models"`},
+			{inv, `kind: "local", path: "staging"`, `kind: "kserve", namespace: "models"`},
+		},
+		want: []string{`inventory.cue:10:54: targets."staging-local".namespace: namespace "models" is also served by target prod-local: each kserve target needs its own namespace`},
+	}, {
+		name: "kserve targets of two contexts may share a namespace name",
+		changes: []change{
+			{inv, `kind: "local", path: "production"`, `kind: "kserve", namespace: "models", context: "eu"`},
+			{inv, `kind: "local", path: "staging"`, `kind: "kserve", namespace: "models"`},
+		},
+		want: []string{},
+	}, {
 		name:    "a setting the local kind does not have",
 		changes: []change{{inv, `path: "production"`, `path: "production", replicas: 2`}},
 		want:    []string{`inventory.cue:11:73: targets."prod-local".replicas: field not allowed`},
 	}, {
 		name:    "an artifact scheme this build cannot fetch",
 		changes: []change{{"models/fraud-detector/model.cue", `"file://artifacts/fraud-detector/2.2.0/model.onnx"`, `"s3://acme-models/fraud/2.2.0/model.onnx"`}},
-		want:    []string{`models/fraud-detector/model.cue:45:4: versions."2.2.0".artifact.uri: scheme s3:// cannot be fetched by this build (want file:// or https://)`},
+		want:    []string{`models/fraud-detector/model.cue:45:4: versions."2.2.0".artifact.uri: scheme s3:// cannot be fetched by this build (want file://, https:// or oci://)`},
 	}, {
 		name: "plain http, oci and no scheme",
 		changes: []change{
@@ -144,14 +158,43 @@ func TestSettingsReferences(t *testing.T) {
 			{"models/demand-forecast/model.cue", `"file://artifacts/demand-forecast/0.3.0/model.json"`, `"oci://ghcr.io/acme/demand@sha256:0000000000000000000000000000000000000000000000000000000000000000"`},
 		},
 		want: []string{
-			`models/churn-predictor/model.cue:18:3: versions."1.4.0".artifact.uri: scheme http:// cannot be fetched by this build: anyone on the path can change what it serves (want file:// or https://)`,
-			`models/churn-predictor/model.cue:22:3: versions."1.5.0".artifact.uri: "artifacts/churn-predictor/1.5.0/model.joblib" is not a URI (want file:// or https://)`,
-			`models/demand-forecast/model.cue:17:2: versions."0.3.0".artifact.uri: scheme oci:// cannot be fetched by this build (want file:// or https://)`,
+			`models/churn-predictor/model.cue:18:3: versions."1.4.0".artifact.uri: scheme http:// cannot be fetched by this build: anyone on the path can change what it serves (want file://, https:// or oci://)`,
+			`models/churn-predictor/model.cue:22:3: versions."1.5.0".artifact.uri: "artifacts/churn-predictor/1.5.0/model.joblib" is not a URI (want file://, https:// or oci://)`,
+			`models/demand-forecast/model.cue:17:2: versions."0.3.0".artifact.uri: names manifest sha256:0000000000000000000000000000000000000000000000000000000000000000 but the version's digest is sha256:1082aba19017bec2d6763e245181f2ce54c67c855f9109f030b1183a997dd590: the digest of an oci:// artifact is its manifest digest`,
 		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, quickstartProblems(t, tt.changes...))
+		})
+	}
+}
+
+func TestParseOCI(t *testing.T) {
+	d := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct {
+		uri, repo, err string
+	}{
+		{"oci://ghcr.io/acme/m@" + d, "ghcr.io/acme/m", ""},
+		{"oci://127.0.0.1:5000/acme/m:1.2.0@" + d, "127.0.0.1:5000/acme/m", ""},
+		{"oci://ghcr.io/acme/m:1.2.0", "", `"oci://ghcr.io/acme/m:1.2.0": an oci:// artifact must be pinned by its manifest digest: a tag can move; write oci://REGISTRY/REPO@sha256:<manifest digest> (a tag may stay before the @)`},
+		{"oci://ghcr.io/acme/m", "", "a tag can move"},
+		{"oci://ghcr.io/acme/m@sha512:" + strings.Repeat("ab", 64), "", "want @sha256:<64 hex digits>"},
+		{"oci://ghcr.io/acme/m@sha256:AB" + strings.Repeat("ab", 31), "", "want @sha256:<64 hex digits>"},
+		{"oci://ghcr.io/Acme/m@" + d, "", "invalid reference"},
+		{"oci:///m@" + d, "", "invalid reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			ref, err := ParseOCI(tt.uri)
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.repo, ref.Registry+"/"+ref.Repository)
+			assert.Equal(t, d, ref.Reference)
 		})
 	}
 }
@@ -166,7 +209,7 @@ func TestArtifactScheme(t *testing.T) {
 		{"https://models.example/m.onnx", "https://", true},
 		{"HTTPS://models.example/m.onnx", "HTTPS://", false},
 		{"s3://bucket/m.onnx", "s3://", false},
-		{"oci://ghcr.io/acme/m:1", "oci://", false},
+		{"oci://ghcr.io/acme/m:1", "oci://", true},
 		{"artifacts/m.onnx", "", false},
 		{"://x", "", false},
 	}

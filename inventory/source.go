@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,14 +10,21 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // Worktree is the Revision of an inventory read from the working tree.
@@ -146,7 +154,7 @@ func OpenCommit(ctx context.Context, repo *git.Repository, dir, rev string) (*So
 			return nil, fmt.Errorf("%s at %s: %w", prefix, rev, ErrNoInventory)
 		}
 	}
-	return &Source{FS: &treeFS{tree: tree, when: c.Committer.When}, Revision: c.Hash.String(), Dir: dir, Commit: c, Repo: repo, Prefix: prefix}, nil
+	return &Source{FS: newTreeFS(repo.Storer, tree, c.Committer.When), Revision: c.Hash.String(), Dir: dir, Commit: c, Repo: repo, Prefix: prefix}, nil
 }
 
 // ShortRevision is the revision as people read it: 12 hex digits, or Worktree.
@@ -159,18 +167,186 @@ func (s *Source) ShortRevision() string {
 
 // treeFS is an fs.FS over a git tree. Symbolic links are followed while they
 // stay inside the tree; one that leaves it is fs.ErrPermission.
+//
+// Every tree object is decoded once, on first use, into a dirIndex that
+// later lookups share: go-git's own Tree.FindEntry decodes each folder on
+// the path again for every lookup, which made reading a revision quadratic
+// in the size of models/. Lookups in decoded folders take no lock. Reading
+// an object borrows one of the treeFS's own object storages: go-git's keep
+// their caches in maps without locks, so readers at once each read through
+// a storage of their own.
 type treeFS struct {
-	// mu guards tree and the object storage behind it: go-git's trees
-	// cache lookups in maps without locks, and Load reads from many workers.
-	mu   sync.Mutex
-	tree *object.Tree
-	when time.Time
+	stores *storePool
+	root   *dirIndex
+	when   time.Time
+
+	dirsMu sync.RWMutex
+	dirs   map[plumbing.Hash]*dirIndex
+}
+
+// dirIndex is one decoded tree object: its entries sorted by name.
+type dirIndex struct {
+	hash    plumbing.Hash
+	entries []object.TreeEntry
+}
+
+func (d *dirIndex) find(name string) (object.TreeEntry, bool) {
+	i := sort.Search(len(d.entries), func(i int) bool { return d.entries[i].Name >= name })
+	if i < len(d.entries) && d.entries[i].Name == name {
+		return d.entries[i], true
+	}
+	return object.TreeEntry{}, false
+}
+
+var (
+	storageLocksMu sync.Mutex
+	storageLocks   = map[storer.EncodedObjectStorer]*sync.Mutex{}
+)
+
+// storageLock returns the one lock of the object storage s, shared by every
+// treeFS that reads it (other than a repository on disk, which each treeFS
+// reads through a storage of its own).
+func storageLock(s storer.EncodedObjectStorer) *sync.Mutex {
+	storageLocksMu.Lock()
+	defer storageLocksMu.Unlock()
+	mu, ok := storageLocks[s]
+	if !ok {
+		mu = &sync.Mutex{}
+		storageLocks[s] = mu
+	}
+	return mu
+}
+
+func newTreeFS(s storer.EncodedObjectStorer, tree *object.Tree, when time.Time) *treeFS {
+	t := &treeFS{when: when, dirs: map[plumbing.Hash]*dirIndex{}}
+	if fsStore, ok := s.(*filesystem.Storage); ok {
+		// Storages of its own, one per reader at once, that keep the
+		// pack files open: the repository's reopens a pack for every
+		// object it reads, and go-git's object storage cannot be read
+		// by two goroutines at once. Objects are read once each, so a
+		// storage's cache holds little; delta bases are what it saves.
+		t.stores = newStorePool(runtime.GOMAXPROCS(0), func() storer.EncodedObjectStorer {
+			return filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRU(8*cache.MiByte),
+				filesystem.Options{KeepDescriptors: true})
+		})
+		runtime.AddCleanup(t, (*storePool).close, t.stores)
+	} else {
+		// Another storage (in memory) is shared: one reader at a time,
+		// across every treeFS that reads it.
+		mu := storageLock(s)
+		t.stores = newStorePool(1, func() storer.EncodedObjectStorer { return s })
+		t.stores.lock = mu
+	}
+	t.root = t.index(tree)
+	return t
+}
+
+// storePool lends object storages to the readers of a treeFS, making up
+// to max of them.
+type storePool struct {
+	idle  chan storer.EncodedObjectStorer
+	made  atomic.Int32
+	max   int32
+	fresh func() storer.EncodedObjectStorer
+	lock  *sync.Mutex // held while a storage shared beyond the pool is lent
+}
+
+func newStorePool(max int, fresh func() storer.EncodedObjectStorer) *storePool {
+	return &storePool{idle: make(chan storer.EncodedObjectStorer, max), max: int32(max), fresh: fresh}
+}
+
+// with runs f with a storage that no other goroutine reads meanwhile.
+func (p *storePool) with(f func(s storer.EncodedObjectStorer) error) error {
+	var s storer.EncodedObjectStorer
+	select {
+	case s = <-p.idle:
+	default:
+		if p.made.Add(1) <= p.max {
+			s = p.fresh()
+		} else {
+			p.made.Add(-1)
+			s = <-p.idle
+		}
+	}
+	if p.lock != nil {
+		p.lock.Lock()
+		defer p.lock.Unlock()
+	}
+	defer func() { p.idle <- s }()
+	return f(s)
+}
+
+// close closes the storages made, once nothing reads them.
+func (p *storePool) close() {
+	for range p.made.Load() {
+		if c, ok := (<-p.idle).(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// index makes the dirIndex of tree and remembers it.
+func (t *treeFS) index(tree *object.Tree) *dirIndex {
+	d := &dirIndex{hash: tree.Hash, entries: tree.Entries}
+	if !sort.SliceIsSorted(d.entries, func(i, j int) bool { return d.entries[i].Name < d.entries[j].Name }) {
+		d.entries = slices.Clone(d.entries)
+		sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].Name < d.entries[j].Name })
+	}
+	t.dirsMu.Lock()
+	t.dirs[d.hash] = d
+	t.dirsMu.Unlock()
+	return d
+}
+
+// dir returns the decoded tree object h.
+func (t *treeFS) dir(h plumbing.Hash) (*dirIndex, error) {
+	t.dirsMu.RLock()
+	d, ok := t.dirs[h]
+	t.dirsMu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	var tree *object.Tree
+	err := t.stores.with(func(s storer.EncodedObjectStorer) error {
+		var err error
+		tree, err = object.GetTree(s, h)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t.index(tree), nil
+}
+
+// entry returns the entry at the clean path p, without following links in
+// its last element; links in the folders above are not followed either, so
+// callers resolve them first (resolve).
+func (t *treeFS) entry(p string) (object.TreeEntry, error) {
+	d := t.root
+	for {
+		first, rest, more := strings.Cut(p, "/")
+		e, ok := d.find(first)
+		if !ok {
+			return object.TreeEntry{}, fs.ErrNotExist
+		}
+		if !more {
+			return e, nil
+		}
+		if e.Mode != filemode.Dir {
+			return object.TreeEntry{}, fs.ErrNotExist
+		}
+		var err error
+		if d, err = t.dir(e.Hash); err != nil {
+			return object.TreeEntry{}, err
+		}
+		p = rest
+	}
 }
 
 const maxLinkHops = 40
 
 // resolve walks name through the tree, following symbolic links, and returns
-// the entry's clean path and the entry itself.
+// the entry's clean path and the entry itself; nil for the root.
 func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 	if name == "." {
 		return ".", nil, nil
@@ -182,14 +358,14 @@ func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 		p := parts[0]
 		parts = parts[1:]
 		cur := path.Join(append(done, p)...)
-		e, err := t.tree.FindEntry(cur)
+		e, err := t.entry(cur)
 		if err != nil {
 			return "", nil, fs.ErrNotExist
 		}
 		if e.Mode != filemode.Symlink {
 			done = append(done, p)
 			if len(parts) == 0 {
-				return cur, e, nil
+				return cur, &e, nil
 			}
 			continue
 		}
@@ -197,7 +373,7 @@ func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 		if hops > maxLinkHops {
 			return "", nil, fmt.Errorf("too many levels of symbolic links: %w", fs.ErrInvalid)
 		}
-		target, err := t.readBlob(e)
+		target, err := t.readBlob(e.Hash)
 		if err != nil {
 			return "", nil, err
 		}
@@ -220,35 +396,73 @@ func (t *treeFS) resolve(name string) (string, *object.TreeEntry, error) {
 		return ".", nil, nil
 	}
 	cur := path.Join(done...)
-	e, err := t.tree.FindEntry(cur)
+	e, err := t.entry(cur)
 	if err != nil {
 		return "", nil, fs.ErrNotExist
 	}
-	return cur, e, nil
+	return cur, &e, nil
 }
 
-// readBlob reads the content of the tree entry e (a symbolic link's
-// target), as a regular file: go-git wants the entry's name.
-func (t *treeFS) readBlob(e *object.TreeEntry) ([]byte, error) {
-	f, err := t.tree.TreeEntryFile(&object.TreeEntry{Name: e.Name, Hash: e.Hash, Mode: filemode.Regular})
-	if err != nil {
-		return nil, err
+// readBlob reads the whole content of blob h: inventory files are small,
+// and reading them at once holds the storage's lock for the least time.
+func (t *treeFS) readBlob(h plumbing.Hash) ([]byte, error) {
+	var out []byte
+	err := t.stores.with(func(s storer.EncodedObjectStorer) error {
+		o, err := s.EncodedObject(plumbing.BlobObject, h)
+		if err != nil {
+			return err
+		}
+		r, err := o.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		w := bytes.NewBuffer(make([]byte, 0, o.Size()))
+		_, err = w.ReadFrom(r)
+		out = w.Bytes()
+		return err
+	})
+	return out, err
+}
+
+// blobSize is the size of blob h, without reading its content.
+func (t *treeFS) blobSize(h plumbing.Hash) (int64, error) {
+	var size int64
+	err := t.stores.with(func(s storer.EncodedObjectStorer) error {
+		var err error
+		size, err = s.EncodedObjectSize(h)
+		return err
+	})
+	return size, err
+}
+
+// DirTree returns the tree hash of the folder at the clean path p when p
+// is a folder itself, not a symbolic link, and no folder above it is a
+// link: the hash then names all of p's content.
+func (t *treeFS) DirTree(p string) (string, bool) {
+	e, err := t.entry(p)
+	if err != nil || e.Mode != filemode.Dir {
+		return "", false
 	}
-	r, err := f.Reader()
+	return e.Hash.String(), true
+}
+
+// plainCUE reports whether the .cue entries of the folder tree h are all
+// regular files, so that h names the content Load reads from the folder.
+func (t *treeFS) plainCUE(h string) bool {
+	d, err := t.dir(plumbing.NewHash(h))
 	if err != nil {
-		return nil, err
+		return false
 	}
-	defer r.Close()
-	return io.ReadAll(r)
+	for _, e := range d.entries {
+		if strings.HasSuffix(e.Name, ".cue") && e.Mode != filemode.Regular && e.Mode != filemode.Executable {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *treeFS) Open(name string) (fs.File, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.open(name)
-}
-
-func (t *treeFS) open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
@@ -257,74 +471,91 @@ func (t *treeFS) open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	if e == nil || e.Mode == filemode.Dir {
-		sub := t.tree
+		d := t.root
 		if e != nil {
-			if sub, err = t.tree.Tree(clean); err != nil {
+			if d, err = t.dir(e.Hash); err != nil {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 			}
 		}
-		return &treeDir{fs: t, name: clean, tree: sub}, nil
+		return &treeDir{fs: t, name: clean, dir: d}, nil
 	}
 	if e.Mode == filemode.Submodule {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	f, err := t.tree.TreeEntryFile(e)
+	b, err := t.readBlob(e.Hash)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	r, err := f.Reader()
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	return &treeFile{Reader: bytes.NewReader(b), info: fileInfo{name: path.Base(clean), size: int64(len(b)), mode: 0o444, mod: t.when}}, nil
+}
+
+// Stat implements fs.StatFS without reading a file's content.
+func (t *treeFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
 	}
-	return &treeFile{mu: &t.mu, r: r, info: fileInfo{name: path.Base(clean), size: f.Size, mode: 0o444, mod: t.when}}, nil
+	clean, e, err := t.resolve(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	switch {
+	case e == nil || e.Mode == filemode.Dir:
+		return fileInfo{name: path.Base(clean), mode: fs.ModeDir | 0o555, mod: t.when}, nil
+	case e.Mode == filemode.Submodule:
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+	}
+	size, err := t.blobSize(e.Hash)
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return fileInfo{name: path.Base(clean), size: size, mode: 0o444, mod: t.when}, nil
+}
+
+// ReadFile implements fs.ReadFileFS.
+func (t *treeFS) ReadFile(name string) ([]byte, error) {
+	f, err := t.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	tf, ok := f.(*treeFile)
+	if !ok {
+		f.Close()
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	}
+	b := make([]byte, tf.Len())
+	_, _ = tf.Read(b)
+	return b, nil
 }
 
 // ReadDir implements fs.ReadDirFS with entries sorted by name. Symbolic
 // links are reported with their target's type when they resolve inside the
 // tree, and left out otherwise.
 func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	t.mu.Lock()
-	f, err := t.open(name)
+	f, err := t.Open(name)
 	if err != nil {
-		t.mu.Unlock()
 		return nil, err
 	}
+	defer f.Close()
 	d, ok := f.(*treeDir)
 	if !ok {
-		t.mu.Unlock()
-		// A file's Close takes t.mu: close it unlocked.
-		f.Close()
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
 	}
-	defer t.mu.Unlock()
-	defer f.Close()
-	return d.readDir(-1)
+	return d.ReadDir(-1)
 }
 
+// treeFile is a file of the tree, read whole when opened.
 type treeFile struct {
-	mu   *sync.Mutex // the treeFS's: reading a blob reads the object storage
-	r    io.ReadCloser
+	*bytes.Reader
 	info fileInfo
 }
 
 func (f *treeFile) Stat() (fs.FileInfo, error) { return f.info, nil }
-
-func (f *treeFile) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.r.Read(p)
-}
-
-func (f *treeFile) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.r.Close()
-}
+func (f *treeFile) Close() error               { return nil }
 
 type treeDir struct {
 	fs   *treeFS
 	name string
-	tree *object.Tree
+	dir  *dirIndex
 	read bool
 }
 
@@ -337,12 +568,6 @@ func (d *treeDir) Read([]byte) (int, error) {
 func (d *treeDir) Close() error { return nil }
 
 func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
-	d.fs.mu.Lock()
-	defer d.fs.mu.Unlock()
-	return d.readDir(n)
-}
-
-func (d *treeDir) readDir(n int) ([]fs.DirEntry, error) {
 	if d.read {
 		if n > 0 {
 			return nil, io.EOF
@@ -350,14 +575,17 @@ func (d *treeDir) readDir(n int) ([]fs.DirEntry, error) {
 		return nil, nil
 	}
 	d.read = true
-	out := make([]fs.DirEntry, 0, len(d.tree.Entries))
-	for _, e := range d.tree.Entries {
-		full := path.Join(d.name, e.Name)
+	out := make([]fs.DirEntry, 0, len(d.dir.entries))
+	for _, e := range d.dir.entries {
 		var info fileInfo
 		switch e.Mode {
 		case filemode.Dir:
 			info = fileInfo{name: e.Name, mode: fs.ModeDir | 0o555, mod: d.fs.when}
 		case filemode.Symlink:
+			full := e.Name
+			if d.name != "." {
+				full = d.name + "/" + e.Name
+			}
 			_, te, err := d.fs.resolve(full)
 			if err != nil {
 				// Listed as a link, so that callers can report it.

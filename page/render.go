@@ -196,13 +196,16 @@ type History struct {
 }
 
 type modelPage struct {
-	Title       string
-	Live        Live
-	Links       links
-	S           *Summary
-	M           *inventory.Model
-	Versions    []versionRow
-	Deploy      []deployRow
+	Title    string
+	Live     Live
+	Links    links
+	S        *Summary
+	M        *inventory.Model
+	Versions []versionRow
+	Deploy   []deployRow
+	// Serving is true when a target reports serving state (kserve): the
+	// deployments table then has a Serving column.
+	Serving     bool
 	Monitors    []monitorRow
 	MonitorsAt  time.Time
 	History     []reconciler.HistoryEntry
@@ -225,6 +228,9 @@ type metric struct {
 
 type deployRow struct {
 	Target, Stage, Pinned, Observed, Health string
+	// Serving is what the serving platform says (kserve): "ready", or
+	// "not ready: why"; URL where it serves the model.
+	Serving, URL string
 }
 
 type monitorRow struct {
@@ -260,6 +266,9 @@ func (p *Inventory) RenderModel(w io.Writer, name string, h History, live Live) 
 		d.Versions = append(d.Versions, row)
 	}
 	d.Deploy = p.deployments(s, live.Static)
+	for _, r := range d.Deploy {
+		d.Serving = d.Serving || r.Serving != ""
+	}
 	d.Monitors = p.monitors(s)
 	for _, pin := range s.Signatures {
 		row := signatureRow{Version: pin.Version, Status: pin.Signature, Stages: strings.Join(stagesOf[pin.Version], ", ")}
@@ -309,6 +318,12 @@ func (p *Inventory) deployments(s *Summary, static bool) []deployRow {
 		case rep.Skipped[n] != "":
 			row.Health = "not observed: " + rep.Skipped[n]
 		default:
+			if st, ok := rep.Served[n][s.Name]; ok {
+				row.Serving, row.URL = "ready", st.URL
+				if !st.Ready {
+					row.Serving = "not ready: " + st.Reason
+				}
+			}
 			row.Observed, row.Health = v, "ok"
 			for _, f := range rep.Findings {
 				if f.Target == n && f.Model == s.Name {

@@ -106,7 +106,7 @@ func Apply(ctx context.Context, v *gate.Verdict, opts Options) (*Result, error) 
 
 // apply applies every drivable target, recording state and audit.
 func (r *applyRun) apply(ctx context.Context) error {
-	open := withProgress(artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).Target(), r.opts.Progress)
+	open := withProgress(artifact.NewOpener(r.inv.Source, r.opts.HTTPClient).WithCredentials(r.opts.Registry).Target(), r.opts.Progress)
 	rev := r.inv.Source.Revision
 	st, err := loadStates(r.opts.StateDir)
 	if err != nil {
@@ -295,22 +295,34 @@ func (r *applyRun) recordRefusal() error {
 }
 
 // withProgress returns open with every stream wrapped by progress
-// ("copying <uri>"), or open itself when progress is nil.
+// ("copying <uri>", and the file's name for a multi-file artifact), or open
+// itself when progress is nil.
 func withProgress(open targets.Opener, progress func(string, io.Reader, int64) io.Reader) targets.Opener {
 	if progress == nil {
 		return open
 	}
-	return func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
-		rc, err := open(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		size := a.Size
-		if size <= 0 {
-			size = -1
-		}
-		return progressReadCloser{Reader: progress("copying "+a.URI, rc, size), Closer: rc}, nil
+	return progressOpener{open, progress}
+}
+
+type progressOpener struct {
+	targets.Opener
+	progress func(string, io.Reader, int64) io.Reader
+}
+
+func (p progressOpener) Open(ctx context.Context, a targets.Artifact, f targets.File) (io.ReadCloser, error) {
+	rc, err := p.Opener.Open(ctx, a, f)
+	if err != nil {
+		return nil, err
 	}
+	size := f.Size
+	if size <= 0 {
+		size = -1
+	}
+	label := "copying " + a.URI
+	if strings.HasPrefix(a.URI, inventory.OCIPrefix) {
+		label += " " + f.Name
+	}
+	return progressReadCloser{Reader: p.progress(label, rc, size), Closer: rc}, nil
 }
 
 type progressReadCloser struct {

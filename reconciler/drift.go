@@ -2,13 +2,16 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/cairnops/cairn/gate"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/targets"
 )
 
@@ -61,6 +64,9 @@ type DriftReport struct {
 	Healed map[string]ChangeSet `json:"healed,omitempty"`
 	// Errors are targets that could not be observed or healed, by target name.
 	Errors map[string]string `json:"errors,omitempty"`
+	// Served is what the serving platform says of each model, by target and
+	// model, for targets that report it (kserve): readiness and URL.
+	Served map[string]map[string]targets.Status `json:"served,omitempty"`
 }
 
 // Drift observes every target (or the one opts.Target names) and compares
@@ -87,7 +93,18 @@ func Drift(ctx context.Context, v *gate.Verdict, opts Options, heal bool) (*Drif
 			setKey(&rep.Errors, b.Name, err.Error())
 			continue
 		}
-		fs := compare(b.Name, desired, obs)
+		fs := runsVersion(inv, compare(b.Name, desired, obs))
+		for _, o := range obs {
+			if o.Status != nil {
+				if rep.Served == nil {
+					rep.Served = map[string]map[string]targets.Status{}
+				}
+				if rep.Served[b.Name] == nil {
+					rep.Served[b.Name] = map[string]targets.Status{}
+				}
+				rep.Served[b.Name][o.Name] = *o.Status
+			}
+		}
 		if len(fs) > 0 && heal && b.OnDrift == "heal" {
 			o := opts
 			o.Target, o.heal = b.Name, true
@@ -188,4 +205,35 @@ func corrupt(tname, want string, o targets.Deployed, file string) Finding {
 		msg = fmt.Sprintf("%s is damaged", file)
 	}
 	return Finding{Kind: KindArtifactCorrupt, Target: tname, Model: o.Name, Want: want, Got: o.Version, File: file, Message: msg}
+}
+
+// storageURIPath is the field of an InferenceService that names the artifact.
+const storageURIPath = "spec.predictor.model.storageUri"
+
+// runsVersion turns a field finding whose live artifact URI is that of
+// another declared version of the model into a version finding: the target
+// runs that version, so a pin pull request (onDrift: pr) can propose it,
+// with the field's evidence in its message.
+func runsVersion(inv *inventory.Inventory, fs []Finding) []Finding {
+	for i, f := range fs {
+		if f.Field == nil || f.Field.Path != storageURIPath {
+			continue
+		}
+		var uri string
+		if json.Unmarshal([]byte(f.Field.Got), &uri) != nil {
+			continue
+		}
+		for _, m := range inv.Models {
+			if m.Name != f.Model {
+				continue
+			}
+			for _, v := range slices.Sorted(maps.Keys(m.Versions)) {
+				if v != f.Want && m.Versions[v].Artifact.URI == uri {
+					fs[i].Got = v
+					fs[i].Message = fmt.Sprintf("runs %s (its artifact), want %s: %s", v, f.Want, f.Field)
+				}
+			}
+		}
+	}
+	return fs
 }

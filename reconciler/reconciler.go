@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/schema"
@@ -64,8 +65,12 @@ type Options struct {
 	StateDir string
 	// Target limits the run to the target of this name; empty means all.
 	Target string
-	// HTTPClient fetches https:// artifacts; nil means http.DefaultClient.
+	// HTTPClient fetches https:// artifacts and reaches oci:// registries;
+	// nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Registry holds the credentials for oci:// registries; nil means
+	// anonymous.
+	Registry credentials.Store
 	// Now is the clock for the audit log; nil means time.Now.
 	Now func() time.Time
 	// Audit, when set, receives every audit entry as a JSON line besides

@@ -5,6 +5,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -121,9 +122,66 @@ type Change struct {
 	Object string `json:"object,omitempty"`
 }
 
-// Opener opens an artifact's bytes by URI. The caller resolves file:// URIs
-// inside the inventory and streams https:// URIs; the target checks digests.
-type Opener func(ctx context.Context, a Artifact) (io.ReadCloser, error)
+// File is one file of an artifact as a target deploys it.
+type File struct {
+	// Name is the file's name inside <model>/<version>: a single clean
+	// path element (CheckFileName). Empty for a single-file artifact, which
+	// the target names itself (the local target: after its URI).
+	Name   string `json:"name"`
+	Digest string `json:"digest"` // "sha256:<64 hex>" of the file's bytes
+	Size   int64  `json:"size,omitempty"`
+}
+
+// Opener gives a target driver the bytes of pinned artifacts. The driver
+// checks every file's digest and size while it streams it: what it deploys
+// is what the pin names.
+type Opener interface {
+	// Files returns the files that a deploys as: for a single-file artifact
+	// (file://, https://) one File with an empty Name and a's digest and
+	// size, without I/O; for an OCI artifact (oci://) its layers, named by
+	// their titles, read from a manifest that hashes to a.Digest.
+	Files(ctx context.Context, a Artifact) ([]File, error)
+	// Open opens file f of a, as Files returned it. The caller closes it.
+	Open(ctx context.Context, a Artifact, f File) (io.ReadCloser, error)
+}
+
+// OpenFunc is an Opener of single-file artifacts: the function opens an
+// artifact's bytes by URI.
+type OpenFunc func(ctx context.Context, a Artifact) (io.ReadCloser, error)
+
+// Files returns a as one unnamed file.
+func (fn OpenFunc) Files(_ context.Context, a Artifact) ([]File, error) {
+	return []File{{Digest: a.Digest, Size: a.Size}}, nil
+}
+
+// Open calls fn for a.
+func (fn OpenFunc) Open(ctx context.Context, a Artifact, _ File) (io.ReadCloser, error) {
+	return fn(ctx, a)
+}
+
+// ErrFileName is wrapped by CheckFileName's error.
+var ErrFileName = errors.New("not a safe file name")
+
+// CheckFileName returns an error wrapping ErrFileName unless name can be a
+// file of <model>/<version> on every target: one path element of at most
+// 255 bytes, not starting with a dot (hidden and temporary names), without
+// a slash, backslash, NUL or other control character. Subfolders are not
+// supported yet.
+func CheckFileName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrFileName)
+	case len(name) > 255:
+		return fmt.Errorf("%w: longer than 255 bytes", ErrFileName)
+	case strings.HasPrefix(name, "."):
+		return fmt.Errorf("%q: %w: starts with a dot", name, ErrFileName)
+	case strings.ContainsAny(name, "/\\"):
+		return fmt.Errorf("%q: %w: has a path separator (subfolders are not supported)", name, ErrFileName)
+	case strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Errorf("%q: %w: has a control character", name, ErrFileName)
+	}
+	return nil
+}
 
 // Serves reports whether a target of kind can serve an artifact at uri, and
 // when it cannot, says which schemes it can. A kserve target hands the URI

@@ -48,6 +48,7 @@ type ciOptions struct {
 	trustedKeys []string // INPUT_TRUSTED-KEYS: newline- or comma-separated files
 	sarifPath   string   // INPUT_SARIF-FILE: where the SARIF log goes
 	receiptKey  string   // INPUT_RECEIPT-KEY: signs approval receipts on apply
+	cacheDir    string   // INPUT_CACHE-DIR: the evaluation cache's folder
 }
 
 var ciCommands = []string{"auto", "validate", "plan", "apply"}
@@ -110,6 +111,7 @@ func (o *ciOptions) fromEnv(getenv func(string) string) error {
 	if o.sarifPath == "" {
 		o.sarifPath = "cairn.sarif"
 	}
+	o.cacheDir = input(getenv, "cache-dir")
 	return nil
 }
 
@@ -193,6 +195,9 @@ func readEvent(path string) (*ghEvent, error) {
 }
 
 func runCI(ctx context.Context, opts *ciOptions) error {
+	if opts.cacheDir != "" && !opts.eval.noCache {
+		opts.eval.cacheDir = opts.cacheDir
+	}
 	ev, err := readEvent(opts.eventPath)
 	if err != nil {
 		return err
@@ -509,6 +514,9 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 	tOpts := targetOptions{}
 	ropts, err := tOpts.reconcilerOptions(src)
 	if err != nil {
+		return err
+	}
+	if ropts.Registry, err = opts.registry.credentials(src); err != nil {
 		return err
 	}
 	var out fmt.Stringer

@@ -87,7 +87,7 @@ func TestActionYAML(t *testing.T) {
 	// name), changes what cairn ci does: none is ignored, none is missing.
 	set := map[string]string{
 		"command": "plan", "path": "inv", "github-token": "tok", "base": "rel",
-		"apply": "true", "trusted-keys": "k.pub", "sarif-file": "x.sarif", "receipt-key": "/etc/cairn/receipt.key",
+		"apply": "true", "trusted-keys": "k.pub", "sarif-file": "x.sarif", "receipt-key": "/etc/cairn/receipt.key", "cache-dir": ".cairn-cache",
 	}
 	names := make([]string, 0, len(a.Inputs))
 	for n := range a.Inputs {

@@ -160,6 +160,10 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	creds, err := opts.registry.credentials(trustSrc)
+	if err != nil {
+		return err
+	}
 	le, err := opts.leaderElection(kube, logger)
 	if err != nil {
 		return err
@@ -172,9 +176,9 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 		TargetRoot: opts.targetRoot, Audit: opts.stdout, LeaderElection: le,
 		Repo: opts.repo, Branch: opts.branch, StateDir: stateDir,
 		Interval: opts.interval, DriftInterval: opts.driftInterval, WebhookSecret: secret,
-		Trust: trust, PrometheusURL: opts.prs.prometheusURL,
+		Trust: trust, Registry: creds, PrometheusURL: opts.prs.prometheusURL,
 		HTTPClient: &http.Client{Timeout: 10 * time.Minute}, Logger: logger, Now: nowFunc,
-		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions)}, Kube: kube,
+		Load: inventory.Options{Isolate: evalIsolation(opts.globalOptions), Cache: evalCache(opts.globalOptions)}, Kube: kube,
 	}
 	if opts.prs.openPRs {
 		dopts.Forge = func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {

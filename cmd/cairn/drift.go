@@ -69,7 +69,7 @@ func runDrift(ctx context.Context, opts *driftOptions) error {
 	if err != nil {
 		return targetErr(err)
 	}
-	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep, inventory.Options{Isolate: evalIsolation(opts.globalOptions)})
+	mr, err := runDriftPRs(ctx, &opts.prs, opts.stderr, src, inv, rep, inventory.Options{Isolate: evalIsolation(opts.globalOptions), Cache: evalCache(opts.globalOptions)})
 	if err != nil {
 		return err
 	}

@@ -24,17 +24,39 @@ const (
 )
 
 // evalOptions bound the evaluation of each model, inventory.cue and each
-// policy file (inventory.Budget).
+// policy file (inventory.Budget), and say where its results are cached.
 type evalOptions struct {
-	timeout time.Duration
-	memory  byteSize
+	timeout  time.Duration
+	memory   byteSize
+	cacheDir string
+	noCache  bool
 }
 
-// AddFlags adds --eval-timeout and --eval-memory.
+// AddFlags adds --eval-timeout, --eval-memory, --cache-dir and --no-cache.
 func (o *evalOptions) AddFlags(fs *pflag.FlagSet) {
 	o.timeout, o.memory = defaultEvalTimeout, defaultEvalMemory
 	fs.DurationVar(&o.timeout, "eval-timeout", o.timeout, "bound the evaluation of each model, inventory.cue and policy file to `DURATION` (env "+evalTimeoutEnv+")")
 	fs.Var(&o.memory, "eval-memory", "bound the memory of each evaluation to `SIZE`, e.g. 512MiB, 2GiB (env "+evalMemoryEnv+")")
+	fs.StringVar(&o.cacheDir, "cache-dir", "", "cache evaluation results in `DIR` (env "+inventory.CacheEnv+"; default cairn in the user cache folder)")
+	fs.BoolVar(&o.noCache, "no-cache", false, "evaluate every model, neither reading nor writing the cache")
+}
+
+// evalCache returns the cache of evaluation results every command uses:
+// --cache-dir, else inventory.DefaultCacheDir. It is nil with --no-cache,
+// and when the user has no cache folder (no $HOME nor $XDG_CACHE_HOME):
+// then every model is evaluated.
+func evalCache(g *globalOptions) *inventory.Cache {
+	if g.eval.noCache {
+		return nil
+	}
+	dir := g.eval.cacheDir
+	if dir == "" {
+		var err error
+		if dir, err = inventory.DefaultCacheDir(); err != nil {
+			return nil
+		}
+	}
+	return &inventory.Cache{Dir: dir}
 }
 
 // fromEnv sets the budgets that no flag set from the environment.

@@ -58,6 +58,9 @@ var githubScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args
 	"kube-status":    cmdKubeStatus,
 	"kube-get":       cmdKubeGet,
 	"artifact-serve": cmdArtifactServe,
+	"registry-start": cmdRegistryStart,
+	"registry-push":  cmdRegistryPush,
+	"registry-blob":  cmdRegistryCorrupt,
 }
 
 type scriptTKey struct{}
@@ -188,7 +191,7 @@ func cmdGitHubMerge(ts *testscript.TestScript, neg bool, args []string) {
 func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "github-state")
 	if len(args) != 1 {
-		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs|deployments")
+		ts.Fatalf("usage: github-state status|statuses|comments|writes|prs|bodies|deployments")
 	}
 	s := scriptServer(ts)
 	out := ts.Stdout()
@@ -213,6 +216,10 @@ func cmdGitHubState(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "writes":
 		fmt.Fprintf(out, "writes: %d\n", s.Writes())
+	case "bodies":
+		for _, p := range s.PRs() {
+			fmt.Fprintf(out, "--- #%d\n%s\n", p.Number, p.Body)
+		}
 	case "prs":
 		prs := s.PRs()
 		fmt.Fprintf(out, "pull requests: %d\n", len(prs))

@@ -64,7 +64,7 @@ func runHistory(ctx context.Context, opts *historyOptions) error {
 	if err != nil {
 		return err
 	}
-	entries, err := reconciler.History(ctx, src, opts.model, inventory.Options{Isolate: evalIsolation(opts.globalOptions)})
+	entries, err := reconciler.History(ctx, src, opts.model, inventory.Options{Isolate: evalIsolation(opts.globalOptions), Cache: evalCache(opts.globalOptions)})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrNoHistory) {
 			return usageError(fmt.Errorf("history: %w: %s is not in a git repository", err, src.Dir))

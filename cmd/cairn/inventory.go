@@ -52,6 +52,9 @@ func (g *globalOptions) load(ctx context.Context, src *inventory.Source, opts in
 	if opts.Isolate == nil {
 		opts.Isolate = evalIsolation(g)
 	}
+	if opts.Cache == nil {
+		opts.Cache = evalCache(g)
+	}
 	inv, err := inventory.Load(ctx, src, opts)
 	if err != nil {
 		return nil, usageError(err)
@@ -68,11 +71,21 @@ func (g *globalOptions) check(ctx context.Context, src *inventory.Source, opts g
 	if opts.Load.Isolate == nil {
 		opts.Load.Isolate = evalIsolation(g)
 	}
+	if opts.Load.Cache == nil {
+		opts.Load.Cache = evalCache(g)
+	}
 	if opts.Load.Progress == nil {
 		opts.Load.Progress = g.modelProgress()
 	}
 	if opts.Progress == nil {
 		opts.Progress = g.progress
+	}
+	if opts.Registry == nil {
+		creds, err := g.registry.credentials(src)
+		if err != nil {
+			return nil, err
+		}
+		opts.Registry = creds
 	}
 	v, err := gate.Check(ctx, src, opts)
 	if err != nil {

@@ -19,16 +19,21 @@ import (
 type globalOptions struct {
 	chdir string
 	// quiet silences progress even on a terminal (--quiet).
-	quiet  bool
-	eval   evalOptions
-	stdout io.Writer
-	stderr io.Writer
+	quiet bool
+	eval  evalOptions
+	// registry names the credentials for oci:// registries.
+	registry registryOptions
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
-// memoryLimit is the soft heap limit cairn runs with unless GOMEMLIMIT sets
-// one: evaluating a 10,000-model inventory keeps about 80 MB live, and
-// without a limit the collector lets the heap grow to twice that.
-const memoryLimit = 120 << 20
+// gcPercent is the collector's target cairn runs with unless GOGC sets one:
+// the heap grows to 1.5 times what is live, not twice. The evaluated models
+// stay live (about 4 KB each), so a fixed soft limit, as cairn had (120
+// MiB), made the collector run without pause once a large inventory's live
+// heap came near it: 30k models took 3.7 times the CPU of 10k, where now
+// they take 2.7 times, at 89 MB peak for 10k and 211 MB for 30k.
+const gcPercent = 50
 
 func run(args []string) int {
 	// This binary is also the worker that evaluates the inventory under a
@@ -36,8 +41,8 @@ func run(args []string) int {
 	if inventory.IsWorker() {
 		return inventory.ServeWorker()
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,6 +84,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.chdir, "chdir", "C", "", "run as if started in `DIR`")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress, even on a terminal")
 	g.eval.AddFlags(root.PersistentFlags())
+	g.registry.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newValidateCmd(g, nil),
 		newExportCmd(g, nil),

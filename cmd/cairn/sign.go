@@ -22,7 +22,8 @@ import (
 type signOptions struct {
 	*globalOptions
 	inventoryOptions
-	key string
+	key    string
+	attach bool
 }
 
 var signFormats = []string{"text", "json"}
@@ -37,7 +38,14 @@ the digest pinned in the inventory, signs that digest with the key and writes
 a Sigstore bundle to models/MODEL/signatures/VERSION.sigstore.json in the
 working tree. It prints the bundle's path. An encrypted key is decrypted with
 CAIRN_KEY_PASSWORD, else COSIGN_PASSWORD. It refuses (exit 1) when the
-artifact does not match the pin.`,
+artifact does not match the pin.
+
+For an oci:// pin the digest is the manifest's: sign checks the manifest, its
+config and every layer, and signs the manifest digest. --attach also pushes
+the bundle to the registry as an OCI 1.1 referrer of the manifest (or, where
+the registry has no referrers API, under the sha256-<digest> referrers tag)
+and prints its reference on a second line. Registry credentials come from
+--registry-config or the docker config.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.checkFormat(signFormats...); err != nil {
@@ -54,6 +62,7 @@ artifact does not match the pin.`,
 	}
 	opts.inventoryOptions.AddFlags(cmd.Flags(), signFormats...)
 	cmd.Flags().StringVar(&opts.key, "key", "", "the private key `FILE` (PEM PKCS#8/EC, cosign encrypted) or a KMS URI")
+	cmd.Flags().BoolVar(&opts.attach, "attach", false, "also push the bundle to the oci:// artifact's registry as an OCI 1.1 referrer")
 	return cmd
 }
 
@@ -64,6 +73,7 @@ type signResult struct {
 	Digest   string `json:"digest"`
 	Bundle   string `json:"bundle"`
 	Identity string `json:"identity"`
+	Attached string `json:"attached,omitempty"`
 }
 
 func runSign(ctx context.Context, opts *signOptions, ref string) error {
@@ -87,15 +97,23 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 	if !ok {
 		return usageError(fmt.Errorf("%s has no version %s (have: %s)", name, version, strings.Join(sortedVersions(m), ", ")))
 	}
+	if opts.attach && !strings.HasPrefix(v.Artifact.URI, inventory.OCIPrefix) {
+		return usageError(fmt.Errorf("--attach: %s@%s is not an oci:// artifact (%s)", name, version, v.Artifact.URI))
+	}
 	signer, err := signing.LoadSigner(ctx, opts.key, keyPassword)
 	if err != nil {
 		return usageError(err)
 	}
+	creds, err := opts.registry.credentials(src)
+	if err != nil {
+		return err
+	}
+	open := artifact.NewOpener(src, nil).WithCredentials(creds)
 	label := name + "@" + version
-	err = artifact.NewOpener(src, nil).Check(ctx, v.Artifact.URI, v.Artifact.Digest, func(r io.Reader, size int64) io.Reader {
+	err = open.Check(ctx, v.Artifact.URI, v.Artifact.Digest, func(r io.Reader, size int64) io.Reader {
 		return opts.progress(label, r, size)
 	})
-	if errors.Is(err, artifact.ErrDigestMismatch) {
+	if errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrRegistry) {
 		return &exitError{code: exitFindings, err: fmt.Errorf("%s: %w; not signing", label, err)}
 	}
 	if err != nil {
@@ -109,6 +127,12 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 	if err := writeFileAtomic(filepath.Join(src.Dir, filepath.FromSlash(rel)), bundle); err != nil {
 		return usageError(err)
 	}
+	var attached string
+	if opts.attach {
+		if attached, err = open.Attach(ctx, v.Artifact.URI, bundle); err != nil {
+			return &exitError{code: exitFindings, err: fmt.Errorf("%s: attaching the bundle: %w (the bundle in git is written)", label, err)}
+		}
+	}
 	if opts.format == "json" {
 		pub, err := signer.PublicKey()
 		if err != nil {
@@ -118,9 +142,12 @@ func runSign(ctx context.Context, opts *signOptions, ref string) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(opts.stdout, signResult{Model: name, Version: version, Digest: v.Artifact.Digest, Bundle: rel, Identity: id})
+		return writeJSON(opts.stdout, signResult{Model: name, Version: version, Digest: v.Artifact.Digest, Bundle: rel, Identity: id, Attached: attached})
 	}
 	fmt.Fprintln(opts.stdout, rel)
+	if attached != "" {
+		fmt.Fprintln(opts.stdout, attached)
+	}
 	return nil
 }
 

@@ -127,6 +127,9 @@ func (o *reconcileOptions) prepare(ctx context.Context, g *globalOptions) (*inve
 		return nil, nil, reconciler.Options{}, err
 	}
 	ropts.Progress = g.progress
+	if ropts.Registry, err = g.registry.credentials(src); err != nil {
+		return nil, nil, reconciler.Options{}, err
+	}
 	return src, v, ropts, nil
 }
 

@@ -373,8 +373,10 @@ func (t *Target) conflicts(ctx context.Context, obj *unstructured.Unstructured, 
 	}
 }
 
-// verify reads a's bytes through open and checks their digest, so that
-// nothing Cairn cannot verify is handed to the cluster.
+// verify reads every file of a through open and checks its digest and
+// size, so that nothing Cairn cannot verify is handed to the cluster: the
+// one file of an https:// artifact, the manifest (by Files) and every
+// layer of an oci:// one.
 func verify(ctx context.Context, a targets.Artifact, open targets.Opener) error {
 	if ok, want := targets.Serves("kserve", a.URI); !ok {
 		return fmt.Errorf("%w: artifact %s: a kserve target serves %s", ErrInvalid, a.URI, want)
@@ -382,17 +384,38 @@ func verify(ctx context.Context, a targets.Artifact, open targets.Opener) error 
 	if open == nil {
 		return fmt.Errorf("%w: artifact %s: no way to verify it", ErrInvalid, a.URI)
 	}
-	rc, err := open(ctx, a)
+	files, err := open.Files(ctx, a)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := verifyFile(ctx, a, f, open); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func verifyFile(ctx context.Context, a targets.Artifact, f targets.File, open targets.Opener) error {
+	name := a.URI
+	if f.Name != "" {
+		name += " (" + f.Name + ")"
+	}
+	rc, err := open.Open(ctx, a, f)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		return fmt.Errorf("reading %s: %w", a.URI, err)
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != a.Digest {
-		return fmt.Errorf("artifact %s has digest %s, want %s", a.URI, got, a.Digest)
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != f.Digest {
+		return fmt.Errorf("artifact %s has digest %s, want %s", name, got, f.Digest)
+	}
+	if f.Size > 0 && n != f.Size {
+		return fmt.Errorf("artifact %s has %d bytes, want %d", name, n, f.Size)
 	}
 	return nil
 }
@@ -581,11 +604,12 @@ func ownedDepth(fields map[string]any, path []string) (int, bool) {
 }
 
 // status reads the serving state of an InferenceService: Ready, and where
-// KServe reports them, the model's transition and load states.
+// KServe reports them, the model's transition and load states. An object
+// without a status is not ready.
 func status(o *unstructured.Unstructured) *targets.Status {
 	st, ok := o.Object["status"].(map[string]any)
 	if !ok {
-		return nil
+		return &targets.Status{Reason: "no status yet: the KServe controller has not seen it"}
 	}
 	out := &targets.Status{}
 	out.URL, _ = st["url"].(string)

@@ -6,20 +6,32 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
+	"github.com/cairnops/cairn/artifact"
 	"github.com/cairnops/cairn/internal/kubetest"
+	"github.com/cairnops/cairn/internal/registrytest"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/targets"
 	"github.com/cairnops/cairn/targets/kserve"
 )
@@ -113,7 +125,7 @@ func TestApply(t *testing.T) {
 			churn := a.model("churn-predictor", "1.0.0")
 			tg := c.target(t, "prod", kserve.Options{})
 
-			cs, err := tg.Apply(ctx, "rev1", []targets.Model{fraud, churn}, a.open)
+			cs, err := tg.Apply(ctx, "rev1", []targets.Model{fraud, churn}, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			assert.Equal(t, []targets.Change{
 				{Model: "churn-predictor", Action: targets.Created, To: "1.0.0", Digest: churn.Artifact.Digest, Object: "kserve " + c.ns + "/churn-predictor"},
@@ -142,7 +154,7 @@ func TestApply(t *testing.T) {
 
 			// The same desired state again: nothing is written.
 			rv := map[string]string{"fraud-detector": o.GetResourceVersion(), "churn-predictor": c.get(t, "churn-predictor").GetResourceVersion()}
-			cs, err = tg.Apply(ctx, "rev2", []targets.Model{fraud, churn}, a.open)
+			cs, err = tg.Apply(ctx, "rev2", []targets.Model{fraud, churn}, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			for _, ch := range cs {
 				assert.Equal(t, targets.Unchanged, ch.Action, ch.Model)
@@ -152,7 +164,7 @@ func TestApply(t *testing.T) {
 
 			// A promotion changes storageUri; a model no longer pinned is pruned.
 			fraud3 := a.model("fraud-detector", "3.0.0")
-			cs, err = tg.Apply(ctx, "rev3", []targets.Model{fraud3}, a.open)
+			cs, err = tg.Apply(ctx, "rev3", []targets.Model{fraud3}, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			assert.Equal(t, []targets.Change{
 				{Model: "churn-predictor", Action: targets.Deleted, From: "1.0.0", Object: "kserve " + c.ns + "/churn-predictor"},
@@ -165,7 +177,7 @@ func TestApply(t *testing.T) {
 			assert.True(t, isNotFound(err), "churn-predictor pruned: %v", err)
 
 			// Nothing desired: every managed object goes, the foreign one stays.
-			_, err = tg.Apply(ctx, "rev4", nil, a.open)
+			_, err = tg.Apply(ctx, "rev4", nil, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			l, err := c.dyn.List(ctx, metav1.ListOptions{})
 			require.NoError(t, err)
@@ -174,7 +186,7 @@ func TestApply(t *testing.T) {
 			assert.Equal(t, foreignRV, l.Items[0].GetResourceVersion())
 
 			// A desired model with the foreign object's name is refused, not taken over.
-			_, err = tg.Apply(ctx, "rev5", []targets.Model{a.model("hand-made", "1.0.0")}, a.open)
+			_, err = tg.Apply(ctx, "rev5", []targets.Model{a.model("hand-made", "1.0.0")}, targets.OpenFunc(a.open))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "kserve "+c.ns+"/hand-made exists and is not managed by cairn target prod")
 			assert.Equal(t, foreignRV, c.get(t, "hand-made").GetResourceVersion())
@@ -190,7 +202,7 @@ func TestVerifiesBeforeWriting(t *testing.T) {
 	a := artifacts{}
 	good, bad := a.model("good", "1.0.0"), a.model("bad", "1.0.0")
 	a[bad.Artifact.URI] = []byte("tampered")
-	cs, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", []targets.Model{good, bad}, a.open)
+	cs, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", []targets.Model{good, bad}, targets.OpenFunc(a.open))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad: artifact "+bad.Artifact.URI+" has digest sha256:")
 	assert.Equal(t, targets.Skipped, cs[0].Action, "bad")
@@ -222,7 +234,7 @@ func TestDrift(t *testing.T) {
 			m := a.model("fraud-detector", "2.3.0")
 			desired := []targets.Model{m}
 			tg := c.target(t, "prod", kserve.Options{})
-			_, err := tg.Apply(ctx, "rev1", desired, a.open)
+			_, err := tg.Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 
 			// A defaulting webhook adds a field Cairn does not set.
@@ -253,13 +265,13 @@ func TestDrift(t *testing.T) {
 			assert.Contains(t, f.Conflict, `conflict with "kubectl-patch"`)
 
 			// A plain apply does not take the field back.
-			_, err = tg.Apply(ctx, "rev2", desired, a.open)
+			_, err = tg.Apply(ctx, "rev2", desired, targets.OpenFunc(a.open))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `conflict with "kubectl-patch"`)
 			assert.Equal(t, "s3://elsewhere/model.onnx", str(t, c.get(t, "fraud-detector"), "spec", "predictor", "model", "storageUri"))
 
 			// A heal does.
-			cs, err = c.target(t, "prod", kserve.Options{Force: true}).Apply(ctx, "rev2", desired, a.open)
+			cs, err = c.target(t, "prod", kserve.Options{Force: true}).Apply(ctx, "rev2", desired, targets.OpenFunc(a.open))
 			require.NoError(t, err)
 			assert.Equal(t, targets.Updated, cs[0].Action)
 			assert.Equal(t, m.Artifact.URI, str(t, c.get(t, "fraud-detector"), "spec", "predictor", "model", "storageUri"))
@@ -298,7 +310,7 @@ func TestWait(t *testing.T) {
 	a := artifacts{}
 	tg := c.target(t, "prod", kserve.Options{})
 	ok, broken, slow := a.model("ok", "1.0.0"), a.model("broken", "1.0.0"), a.model("slow", "1.0.0")
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{ok, broken, slow}, a.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{ok, broken, slow}, targets.OpenFunc(a.open))
 	require.NoError(t, err)
 
 	go func() {
@@ -359,7 +371,7 @@ func TestAPIErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tg, err := kserve.New(tt.cfg, "prod", c.ns, kserve.Options{})
 			require.NoError(t, err)
-			_, err = tg.Apply(ctx, "rev1", desired, a.open)
+			_, err = tg.Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, err.Error(), "not-a-token")
@@ -369,7 +381,7 @@ func TestAPIErrors(t *testing.T) {
 	t.Run("no CRD", func(t *testing.T) {
 		require.NoError(t, c.DeleteCRD(ctx))
 		t.Cleanup(func() { require.NoError(t, c.InstallCRD(ctx, kubetest.FullCRD)) })
-		_, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", desired, a.open)
+		_, err := c.target(t, "prod", kserve.Options{}).Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "the API server does not serve serving.kserve.io/v1beta1: install KServe's InferenceService CRD")
 		assert.NotContains(t, err.Error(), "\n")
@@ -392,4 +404,104 @@ func TestRefusesFileArtifacts(t *testing.T) {
 
 func isNotFound(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "not found")
+}
+
+// TestOCIPin: an oci://…@sha256:… pin passes through as storageUri, with
+// its digest, after the manifest and every layer verified; a layer that
+// does not match its digest writes nothing.
+func TestOCIPin(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t, kubetest.FullCRD)
+	reg := registrytest.InProcess(t, nil)
+	d := reg.Push(t, "models/fraud", "v1",
+		registrytest.Layer{Title: "model.onnx", Data: []byte("weights")},
+		registrytest.Layer{Title: "README.md", MediaType: registrytest.ModelKitDocs, Data: []byte("docs")})
+	uri := "oci://" + reg.Host + "/models/fraud:v1@" + d
+	m := targets.Model{Name: "fraud-detector", Version: "1.0.0", Artifact: targets.Artifact{URI: uri, Digest: d},
+		Serving: targets.Serving{Format: "onnx"}}
+	open := artifact.NewOpener(&inventory.Source{Dir: t.TempDir()}, reg.Client).Target()
+	tg := c.target(t, "prod", kserve.Options{})
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{m}, open)
+	require.NoError(t, err)
+	assert.Equal(t, uri, str(t, c.get(t, "fraud-detector"), "spec", "predictor", "model", "storageUri"))
+	assert.Equal(t, d, c.get(t, "fraud-detector").GetAnnotations()["cairn.dev/digest"])
+
+	// A pin whose digest names another manifest is refused before any write.
+	other := m
+	other.Name = "other"
+	other.Artifact.Digest = "sha256:" + strings.Repeat("0", 64)
+	other.Artifact.URI = "oci://" + reg.Host + "/models/fraud@" + other.Artifact.Digest
+	_, err = tg.Apply(ctx, "rev2", []targets.Model{m, other}, open)
+	require.Error(t, err)
+	_, err = c.dyn.Get(ctx, "other", metav1.GetOptions{})
+	assert.True(t, isNotFound(err), "other was not written: %v", err)
+}
+
+// readmeRole returns the Role of the README's kserve section, the one the
+// daemon needs, for namespace ns.
+func readmeRole(t *testing.T, ns string) *rbacv1.Role {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	s := string(b)
+	i := strings.Index(s, "```yaml\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n")
+	require.GreaterOrEqual(t, i, 0, "the README shows the Role")
+	s = s[i+len("```yaml\n"):]
+	s = s[:strings.Index(s, "```")]
+	var role rbacv1.Role
+	require.NoError(t, yaml.UnmarshalStrict([]byte(s), &role))
+	role.Namespace = ns
+	return &role
+}
+
+// TestREADMERole: a service account bound by the README's Role applies,
+// observes, waits and prunes, and may do nothing else: not read secrets,
+// not touch InferenceServices of another namespace.
+func TestREADMERole(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t, kubetest.FullCRD)
+	other := c.Namespace(t)
+	cs, err := kubernetes.NewForConfig(c.Admin())
+	require.NoError(t, err)
+	_, err = cs.CoreV1().ServiceAccounts(c.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cairn"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	role, err := cs.RbacV1().Roles(c.ns).Create(ctx, readmeRole(t, c.ns), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(c.ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "cairn", Namespace: c.ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "cairn", Namespace: c.ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	tok, err := cs.CoreV1().ServiceAccounts(c.ns).CreateToken(ctx, "cairn", &authv1.TokenRequest{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	sa := c.Config(tok.Status.Token)
+
+	a := artifacts{}
+	m1, m2 := a.model("one", "1.0.0"), a.model("two", "1.0.0")
+	tg, err := kserve.New(sa, "prod", c.ns, kserve.Options{})
+	require.NoError(t, err)
+	_, err = tg.Apply(ctx, "rev1", []targets.Model{m1, m2}, targets.OpenFunc(a.open))
+	require.NoError(t, err, "create")
+	c.patch(t, "one", `{"spec":{"predictor":{"model":{"runtime":"x"}}}}`)
+	obs, err := tg.Observe(ctx, []targets.Model{m1})
+	require.NoError(t, err, "observe")
+	require.NotEmpty(t, obs)
+	healer, err := kserve.New(sa, "prod", c.ns, kserve.Options{Force: true})
+	require.NoError(t, err)
+	_, err = healer.Apply(ctx, "rev2", []targets.Model{m1}, targets.OpenFunc(a.open))
+	require.NoError(t, err, "heal and prune")
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	assert.NotContains(t, fmt.Sprint(healer.Wait(wctx)), "forbidden", "wait reads the objects")
+
+	scs, err := kubernetes.NewForConfig(sa)
+	require.NoError(t, err)
+	_, err = scs.CoreV1().Secrets(c.ns).List(ctx, metav1.ListOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "secrets: %v", err)
+	elsewhere, err := kserve.New(sa, "prod", other, kserve.Options{})
+	require.NoError(t, err)
+	_, err = elsewhere.Plan(ctx, []targets.Model{m1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "forbidden by RBAC")
 }

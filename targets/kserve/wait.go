@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // ErrNotReady is wrapped by Wait's error for a model that failed to load or
@@ -46,12 +47,10 @@ func (t *Target) Wait(ctx context.Context) map[string]error {
 			}
 			st := status(o)
 			switch {
-			case st == nil:
-				last[name] = "no status yet"
 			case st.Ready:
 				out[name] = nil
 				delete(pending, name)
-			case failure(o.Object["status"].(map[string]any)) != "":
+			case isFailure(o):
 				out[name] = fmt.Errorf("%s %w: %s", t.Object(name), ErrNotReady, st.Reason)
 				delete(pending, name)
 			default:
@@ -71,4 +70,10 @@ func (t *Target) Wait(ctx context.Context) map[string]error {
 		}
 	}
 	return out
+}
+
+// isFailure reports whether KServe says the model failed to load.
+func isFailure(o *unstructured.Unstructured) bool {
+	st, ok := o.Object["status"].(map[string]any)
+	return ok && failure(st) != ""
 }

@@ -29,17 +29,17 @@ func BenchmarkApply(b *testing.B) {
 				tg, err := local.New(filepath.Join(base, fmt.Sprint(i)))
 				require.NoError(b, err)
 				i++
-				_, err = tg.Apply(ctx, "rev1", desired, src.open)
+				_, err = tg.Apply(ctx, "rev1", desired, targets.OpenFunc(src.open))
 				require.NoError(b, err)
 			}
 		})
 		b.Run(fmt.Sprintf("noop/models=%d", n), func(b *testing.B) {
 			tg, err := local.New(filepath.Join(b.TempDir(), "models"))
 			require.NoError(b, err)
-			_, err = tg.Apply(ctx, "rev1", desired, src.open)
+			_, err = tg.Apply(ctx, "rev1", desired, targets.OpenFunc(src.open))
 			require.NoError(b, err)
 			for b.Loop() {
-				changes, err := tg.Apply(ctx, "rev1", desired, src.open)
+				changes, err := tg.Apply(ctx, "rev1", desired, targets.OpenFunc(src.open))
 				require.NoError(b, err)
 				require.Equal(b, targets.Unchanged, changes[0].Action)
 			}

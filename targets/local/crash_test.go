@@ -52,13 +52,13 @@ func crashChild() int {
 		return 1
 	}
 	src := os.Getenv(envCrashSrc)
-	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
+	open := targets.OpenFunc(func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		f, err := os.Open(filepath.Join(src, strings.TrimPrefix(a.URI, "file://")))
 		if err != nil {
 			return nil, err
 		}
 		return &slowReader{f: f}, nil
-	}
+	})
 	fmt.Println("start")
 	if _, err := tg.Apply(context.Background(), "child-"+m.Version, []targets.Model{m}, open); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -110,9 +110,9 @@ func TestCrashSafety(t *testing.T) {
 		{Name: "big", Version: "2.0.0", Artifact: targets.Artifact{URI: "file://b/weights.bin", Digest: writeRandom(t, filepath.Join(src, "b/weights.bin"), size, 2)}},
 	}
 	digests := map[string]string{"1.0.0": versions[0].Artifact.Digest, "2.0.0": versions[1].Artifact.Digest}
-	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
+	open := targets.OpenFunc(func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		return os.Open(filepath.Join(src, strings.TrimPrefix(a.URI, "file://")))
-	}
+	})
 	tg, err := local.New(dir)
 	require.NoError(t, err)
 	_, err = tg.Apply(ctx, "initial", versions[:1], open)

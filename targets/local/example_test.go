@@ -18,9 +18,9 @@ func ExampleTarget_Apply() {
 	defer os.RemoveAll(dir)
 
 	weights := "model weights"
-	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
+	open := targets.OpenFunc(func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader(weights)), nil
-	}
+	})
 	m := targets.Model{Name: "fraud-detector", Version: "2.3.0", Artifact: targets.Artifact{
 		URI:    "file://artifacts/model.onnx",
 		Digest: digest([]byte(weights)), // "sha256:<64 hex>", pinned in the inventory

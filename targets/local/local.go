@@ -1,7 +1,7 @@
 // Package local implements Cairn's embedded default deployment target: a
 // model repository on disk in the layout that model servers poll.
 //
-//	<path>/<model>/<version>/<artifact file>
+//	<path>/<model>/<version>/<artifact file>  (an OCI artifact: one file per layer)
 //	<path>/<model>/current -> <version>     (symlink, swapped atomically)
 //	<path>/.cairn/state.json               (what Cairn deployed)
 //
@@ -76,8 +76,19 @@ type State struct {
 // ModelState is one deployed model as Cairn recorded it.
 type ModelState struct {
 	Version string `json:"version"` // the version `current` was swapped to
-	Digest  string `json:"digest"`  // "sha256:<64 hex>" of the artifact file
-	File    string `json:"file"`    // the artifact's file name inside <model>/<version>
+	Digest  string `json:"digest"`  // "sha256:<64 hex>" of the artifact file (an OCI artifact: of its manifest)
+	File    string `json:"file"`    // the artifact's file name inside <model>/<version>; empty for an OCI artifact
+	// Files are the files of an OCI artifact inside <model>/<version>, one
+	// per layer, with their digests; empty for a single-file artifact.
+	Files []targets.File `json:"files,omitempty"`
+}
+
+// files returns the files ms expects in its version directory.
+func (ms ModelState) files() []targets.File {
+	if len(ms.Files) > 0 {
+		return ms.Files
+	}
+	return []targets.File{{Name: ms.File, Digest: ms.Digest}}
 }
 
 // DigestError is returned by Apply when an artifact's bytes do not hash to
@@ -85,12 +96,16 @@ type ModelState struct {
 type DigestError struct {
 	Model   string
 	Version string
+	File    string // the file of a multi-file artifact; empty for a single file
 	Want    string // the pinned digest
 	Got     string // the digest of the bytes streamed
 }
 
 // Error returns a one-line description naming the model and both digests.
 func (e *DigestError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("artifact of %s@%s: file %s: digest %s, want %s", e.Model, e.Version, e.File, e.Got, e.Want)
+	}
 	return fmt.Sprintf("artifact of %s@%s: digest %s, want %s", e.Model, e.Version, e.Got, e.Want)
 }
 
@@ -99,12 +114,16 @@ func (e *DigestError) Error() string {
 type SizeError struct {
 	Model   string
 	Version string
-	Want    int64 // the pinned size
-	Got     int64 // bytes streamed, at most Want+1
+	File    string // the file of a multi-file artifact; empty for a single file
+	Want    int64  // the pinned size
+	Got     int64  // bytes streamed, at most Want+1
 }
 
 // Error returns a one-line description naming the model and both sizes.
 func (e *SizeError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("artifact of %s@%s: file %s: %d bytes, want %d", e.Model, e.Version, e.File, e.Got, e.Want)
+	}
 	return fmt.Sprintf("artifact of %s@%s: %d bytes, want %d", e.Model, e.Version, e.Got, e.Want)
 }
 
@@ -288,24 +307,28 @@ func observeModel(ctx context.Context, root *os.Root, name string, st State) (*o
 		return o, nil
 	}
 	o.tracked, o.Digest, o.file = true, ms.Digest, ms.File
-	found := false
+	want := make(map[string]string)
+	for _, f := range ms.files() {
+		want[f.Name] = f.Digest
+	}
 	for _, e := range entries {
 		rel := path.Join(link, e.Name())
-		if e.Name() != ms.File || !e.Type().IsRegular() {
+		d, ok := want[e.Name()]
+		if !ok || !e.Type().IsRegular() {
 			o.Corrupt = append(o.Corrupt, rel)
 			continue
 		}
-		found = true
-		d, err := hashFile(ctx, root, path.Join(vdir, e.Name()))
+		delete(want, e.Name())
+		got, err := hashFile(ctx, root, path.Join(vdir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("observing %s: %w", name, err)
 		}
-		if d != ms.Digest {
+		if got != d {
 			o.Corrupt = append(o.Corrupt, rel)
 		}
 	}
-	if !found {
-		o.Corrupt = append(o.Corrupt, path.Join(link, ms.File))
+	for f := range want {
+		o.Corrupt = append(o.Corrupt, path.Join(link, f))
 	}
 	slices.Sort(o.Corrupt)
 	return o, nil
@@ -367,15 +390,17 @@ func plan(wants []wanted, obs map[string]*observed) []targets.Change {
 // staged is a version directory built under a temporary name.
 type staged struct {
 	model  string
-	dir    string // temporary directory name inside the model directory
-	reused bool   // the version directory already holds the right bytes
+	dir    string         // temporary directory name inside the model directory
+	reused bool           // the version directory already holds the right bytes
+	files  []targets.File // the files of a multi-file artifact, to record
 }
 
 // Apply makes the target serve desired and records rev. It first fetches
-// and verifies every new artifact through open (stage phase): an artifact
-// that does not match its digest (*DigestError) or size (*SizeError), or an
-// open or read error, leaves the target byte-for-byte unchanged and records
-// nothing. Then it renames the staged versions into place, swaps each
+// and verifies every new artifact through open (stage phase), each of its
+// files (open.Files) streamed into a temporary version directory: a file
+// that does not match its digest (*DigestError) or size (*SizeError), a
+// file name that is not safe (targets.CheckFileName), or an open or read
+// error, leaves the target byte-for-byte unchanged and records nothing. Then it renames the staged versions into place, swaps each
 // `current`, removes replaced versions and deleted models and writes
 // state.json; this commit phase runs to the end even when ctx is cancelled.
 // Apply is idempotent: applying the same desired state and revision again
@@ -443,13 +468,18 @@ func (t *Target) Apply(ctx context.Context, rev string, desired []targets.Model,
 			continue
 		}
 		w := byName[c.Model]
-		ok, err := holds(ctx, root, w)
+		files, err := artifactFiles(ctx, w, open)
+		if err != nil {
+			rollback()
+			return nil, err
+		}
+		ok, err := holds(ctx, root, w, files)
 		if err != nil {
 			rollback()
 			return nil, err
 		}
 		if ok {
-			stage[w.Name] = &staged{model: w.Name, reused: true}
+			stage[w.Name] = &staged{model: w.Name, reused: true, files: recorded(w, files)}
 			continue
 		}
 		if _, err := root.Lstat(w.Name); errors.Is(err, fs.ErrNotExist) {
@@ -459,7 +489,7 @@ func (t *Target) Apply(ctx context.Context, rev string, desired []targets.Model,
 			}
 			createdDirs = append(createdDirs, w.Name)
 		}
-		s, err := stageArtifact(ctx, root, w, open)
+		s, err := stageArtifact(ctx, root, w, files, open)
 		if err != nil {
 			rollback()
 			return nil, err
@@ -526,8 +556,8 @@ func (t *Target) commit(root *os.Root, changes []targets.Change, byName map[stri
 			if err := deploy(root, w, stage[c.Model]); err != nil {
 				return fmt.Errorf("deploying %s@%s: %w", w.Name, w.Version, err)
 			}
+			models[c.Model] = ModelState{Version: w.Version, Digest: w.Artifact.Digest, File: w.file, Files: stage[c.Model].files}
 			delete(stage, c.Model)
-			models[c.Model] = ModelState{Version: w.Version, Digest: w.Artifact.Digest, File: w.file}
 		case targets.Unchanged:
 			w := byName[c.Model]
 			if err := removeLeftovers(root, c.Model, nil); err != nil {
@@ -536,7 +566,9 @@ func (t *Target) commit(root *os.Root, changes []targets.Change, byName map[stri
 			if err := prune(root, c.Model, w.Version); err != nil {
 				return err
 			}
-			models[c.Model] = ModelState{Version: w.Version, Digest: w.Artifact.Digest, File: w.file}
+			if ms := models[c.Model]; ms.Version != w.Version || ms.Digest != w.Artifact.Digest || ms.File != w.file {
+				models[c.Model] = ModelState{Version: w.Version, Digest: w.Artifact.Digest, File: w.file}
+			}
 		case targets.Deleted:
 			if o := obs[c.Model]; o != nil && o.onDisk {
 				if err := remove(root, c.Model); err != nil {
@@ -549,10 +581,55 @@ func (t *Target) commit(root *os.Root, changes []targets.Change, byName map[stri
 	return nil
 }
 
+// artifactFiles returns the files w deploys as, named: a single-file
+// artifact's one file takes w.file. Every name must be safe and unique.
+func artifactFiles(ctx context.Context, w wanted, open targets.Opener) ([]targets.File, error) {
+	files, err := open.Files(ctx, w.Artifact)
+	if err != nil {
+		return nil, fmt.Errorf("opening artifact of %s@%s: %w", w.Name, w.Version, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("artifact of %s@%s: %w: it has no files", w.Name, w.Version, ErrInvalid)
+	}
+	out := make([]targets.File, len(files))
+	seen := make(map[string]bool, len(files))
+	for i, f := range files {
+		if f.Name == "" {
+			if len(files) > 1 || w.multi {
+				return nil, fmt.Errorf("artifact of %s@%s: %w: a file without a name", w.Name, w.Version, ErrInvalid)
+			}
+			f.Name = w.file
+		} else if !w.multi {
+			return nil, fmt.Errorf("artifact of %s@%s: %w: a single-file artifact names its file", w.Name, w.Version, ErrInvalid)
+		}
+		if err := targets.CheckFileName(f.Name); err != nil {
+			return nil, fmt.Errorf("artifact of %s@%s: file %w", w.Name, w.Version, err)
+		}
+		if seen[f.Name] {
+			return nil, fmt.Errorf("artifact of %s@%s: %w: file %q twice", w.Name, w.Version, ErrInvalid, f.Name)
+		}
+		if !digestRE.MatchString(f.Digest) || f.Size < 0 {
+			return nil, fmt.Errorf("artifact of %s@%s: file %s: %w: digest %q, size %d", w.Name, w.Version, f.Name, ErrInvalid, f.Digest, f.Size)
+		}
+		seen[f.Name] = true
+		out[i] = f
+	}
+	return out, nil
+}
+
+// recorded returns the files state.json records for w: those of a
+// multi-file artifact, none for a single file (ModelState.File has it).
+func recorded(w wanted, files []targets.File) []targets.File {
+	if !w.multi {
+		return nil
+	}
+	return files
+}
+
 // holds reports whether <model>/<version> already holds exactly the wanted
-// artifact, so that it can be served without fetching (say after a crash
+// files, so that it can be served without fetching (say after a crash
 // between renaming it into place and swapping `current`).
-func holds(ctx context.Context, root *os.Root, w wanted) (bool, error) {
+func holds(ctx context.Context, root *os.Root, w wanted, files []targets.File) (bool, error) {
 	vdir := path.Join(w.Name, w.Version)
 	fi, err := root.Lstat(vdir)
 	if err != nil || !fi.IsDir() {
@@ -562,67 +639,92 @@ func holds(ctx context.Context, root *os.Root, w wanted) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if len(entries) != 1 || entries[0].Name() != w.file || !entries[0].Type().IsRegular() {
+	if len(entries) != len(files) {
 		return false, nil
 	}
-	d, err := hashFile(ctx, root, path.Join(vdir, w.file))
-	if err != nil {
-		return false, fmt.Errorf("checking %s: %w", vdir, err)
+	want := make(map[string]string, len(files))
+	for _, f := range files {
+		want[f.Name] = f.Digest
 	}
-	return d == w.Artifact.Digest, nil
+	for _, e := range entries {
+		d, ok := want[e.Name()]
+		if !ok || !e.Type().IsRegular() {
+			return false, nil
+		}
+		got, err := hashFile(ctx, root, path.Join(vdir, e.Name()))
+		if err != nil {
+			return false, fmt.Errorf("checking %s: %w", vdir, err)
+		}
+		if got != d {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
-// stageArtifact streams w's artifact into a temporary file in the model
-// directory, checking size and digest while streaming, fsyncs it and moves
-// it into a temporary version directory. On error nothing is left behind.
-func stageArtifact(ctx context.Context, root *os.Root, w wanted, open targets.Opener) (_ *staged, err error) {
-	dir, tmpFile := tmpName(), path.Join(w.Name, tmpName())
+// stageArtifact streams each of w's files into a temporary version
+// directory in the model directory, checking size and digest while
+// streaming, and fsyncs them and the directory. On error nothing is left
+// behind.
+func stageArtifact(ctx context.Context, root *os.Root, w wanted, files []targets.File, open targets.Opener) (_ *staged, err error) {
+	dir := tmpName()
 	defer func() {
 		if err != nil {
-			_ = root.Remove(tmpFile)
 			_ = root.RemoveAll(path.Join(w.Name, dir))
 		}
 	}()
-	rc, err := open(ctx, w.Artifact)
-	if err != nil {
-		return nil, fmt.Errorf("opening artifact of %s@%s: %w", w.Name, w.Version, err)
-	}
-	defer rc.Close()
-	f, err := root.OpenFile(tmpFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("staging %s@%s: %w", w.Name, w.Version, err)
-	}
-	h := sha256.New()
-	var src io.Reader = ctxReader{ctx, rc}
-	if w.Artifact.Size > 0 {
-		src = io.LimitReader(src, w.Artifact.Size+1)
-	}
-	n, err := io.Copy(io.MultiWriter(f, h), src)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetching artifact of %s@%s: %w", w.Name, w.Version, err)
-	}
-	if w.Artifact.Size > 0 && n != w.Artifact.Size {
-		return nil, &SizeError{Model: w.Name, Version: w.Version, Want: w.Artifact.Size, Got: n}
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != w.Artifact.Digest {
-		return nil, &DigestError{Model: w.Name, Version: w.Version, Want: w.Artifact.Digest, Got: got}
-	}
 	if err := root.Mkdir(path.Join(w.Name, dir), 0o755); err != nil {
 		return nil, fmt.Errorf("staging %s@%s: %w", w.Name, w.Version, err)
 	}
-	if err := root.Rename(tmpFile, path.Join(w.Name, dir, w.file)); err != nil {
-		return nil, fmt.Errorf("staging %s@%s: %w", w.Name, w.Version, err)
+	for _, f := range files {
+		if err := stageFile(ctx, root, w, f, path.Join(w.Name, dir, f.Name), open); err != nil {
+			return nil, err
+		}
 	}
 	if err := syncDir(root, path.Join(w.Name, dir)); err != nil {
 		return nil, err
 	}
-	return &staged{model: w.Name, dir: dir}, nil
+	return &staged{model: w.Name, dir: dir, files: recorded(w, files)}, nil
+}
+
+// stageFile streams file f of w's artifact to name, checking its size and
+// digest while streaming, and fsyncs it.
+func stageFile(ctx context.Context, root *os.Root, w wanted, f targets.File, name string, open targets.Opener) error {
+	label := ""
+	if w.multi {
+		label = f.Name
+	}
+	rc, err := open.Open(ctx, w.Artifact, f)
+	if err != nil {
+		return fmt.Errorf("opening artifact of %s@%s: %w", w.Name, w.Version, err)
+	}
+	defer rc.Close()
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("staging %s@%s: %w", w.Name, w.Version, err)
+	}
+	h := sha256.New()
+	var src io.Reader = ctxReader{ctx, rc}
+	if f.Size > 0 {
+		src = io.LimitReader(src, f.Size+1)
+	}
+	n, err := io.Copy(io.MultiWriter(out, h), src)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fetching artifact of %s@%s: %w", w.Name, w.Version, err)
+	}
+	if f.Size > 0 && n != f.Size {
+		return &SizeError{Model: w.Name, Version: w.Version, File: label, Want: f.Size, Got: n}
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != f.Digest {
+		return &DigestError{Model: w.Name, Version: w.Version, File: label, Want: f.Digest, Got: got}
+	}
+	return nil
 }
 
 // deploy renames a staged version into place, swaps `current` to it and

@@ -128,12 +128,12 @@ func TestApplyDeploys(t *testing.T) {
 	desired[2].Artifact.URI = "file://a/0.0.1/" // URI ends in "/": file "model"
 
 	// The "/" URI opens a directory; give it its own opener entry.
-	open := func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
+	open := targets.OpenFunc(func(ctx context.Context, a targets.Artifact) (io.ReadCloser, error) {
 		if strings.HasSuffix(a.URI, "/") {
 			return os.Open(filepath.Join(src.dir, strings.TrimPrefix(a.URI, "file://"), "index"))
 		}
 		return src.open(ctx, a)
-	}
+	})
 
 	plan, err := tg.Plan(ctx, desired)
 	require.NoError(t, err)
@@ -184,14 +184,14 @@ func TestApplyIdempotent(t *testing.T) {
 		src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights")),
 		src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights")),
 	}
-	_, err := tg.Apply(ctx, "rev1", desired, src.open)
+	_, err := tg.Apply(ctx, "rev1", desired, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	before := mtimes(t, dir)
 	hash := treetest.Hash(t, dir)
 	opened := len(src.opened)
 	time.Sleep(20 * time.Millisecond) // let a rewrite show in mtimes on coarse clocks
 
-	changes, err := tg.Apply(ctx, "rev1", desired, src.open)
+	changes, err := tg.Apply(ctx, "rev1", desired, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	for _, c := range changes {
 		assert.Equal(t, targets.Unchanged, c.Action, c.Model)
@@ -203,7 +203,7 @@ func TestApplyIdempotent(t *testing.T) {
 	assert.Len(t, src.opened, opened, "a no-op apply fetches nothing")
 
 	// A new revision with the same models only records the revision.
-	_, err = tg.Apply(ctx, "rev2", desired, src.open)
+	_, err = tg.Apply(ctx, "rev2", desired, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	st, err := tg.State(ctx)
 	require.NoError(t, err)
@@ -223,10 +223,10 @@ func TestApplyPromotion(t *testing.T) {
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 	v1 := src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights v2.3"))
 	v2 := src.add(t, "fraud-detector", "2.4.0", "model.onnx", []byte("fraud weights v2.4"))
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn, v1}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn, v1}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 
-	changes, err := tg.Apply(ctx, "rev2", []targets.Model{v2, churn}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{v2, churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, []targets.Change{
 		{Model: "churn", Action: targets.Unchanged, From: "1.0.0", To: "1.0.0", Digest: churn.Artifact.Digest},
@@ -240,7 +240,7 @@ func TestApplyPromotion(t *testing.T) {
 	assert.Empty(t, leftovers(t, dir))
 
 	// Rolling back is a promotion too.
-	changes, err = tg.Apply(ctx, "rev3", []targets.Model{v1, churn}, src.open)
+	changes, err = tg.Apply(ctx, "rev3", []targets.Model{v1, churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged, "fraud-detector": targets.Updated}, actions(changes))
 	assert.NoDirExists(t, filepath.Join(dir, "fraud-detector", "2.4.0"))
@@ -253,10 +253,10 @@ func TestApplyDeletes(t *testing.T) {
 	tg, dir := newTarget(t)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 	fraud := src.add(t, "fraud-detector", "2.3.0", "model.onnx", []byte("fraud weights"))
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn, fraud}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn, fraud}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 
-	changes, err := tg.Apply(ctx, "rev2", []targets.Model{fraud}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{fraud}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, []targets.Change{
 		{Model: "churn", Action: targets.Deleted, From: "1.0.0", Digest: churn.Artifact.Digest},
@@ -269,7 +269,7 @@ func TestApplyDeletes(t *testing.T) {
 	assert.Empty(t, leftovers(t, dir))
 
 	// Nothing desired: everything goes, the target stays.
-	changes, err = tg.Apply(ctx, "rev3", nil, src.open)
+	changes, err = tg.Apply(ctx, "rev3", nil, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]targets.Action{"fraud-detector": targets.Deleted}, actions(changes))
 	entries, err := os.ReadDir(dir)
@@ -304,7 +304,7 @@ func TestApplyBadArtifactLeavesTargetUnchanged(t *testing.T) {
 			a1 := src.add(t, "a-model", "1.0.0", "a.bin", []byte("a1"))
 			m1 := src.add(t, "m-model", "1.0.0", "m.bin", []byte("m1"))
 			old := src.add(t, "old-model", "1.0.0", "o.bin", []byte("o1"))
-			_, err := tg.Apply(ctx, "rev1", []targets.Model{a1, m1, old}, src.open)
+			_, err := tg.Apply(ctx, "rev1", []targets.Model{a1, m1, old}, targets.OpenFunc(src.open))
 			require.NoError(t, err)
 			// Damage m-model so that the next apply must repair it in place.
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "m-model/1.0.0/m.bin"), []byte("tampered"), 0o644))
@@ -328,7 +328,7 @@ func TestApplyBadArtifactLeavesTargetUnchanged(t *testing.T) {
 			stBefore, err := tg.State(ctx)
 			require.NoError(t, err)
 
-			_, err = tg.Apply(ctx, "rev2", desired, src.open)
+			_, err = tg.Apply(ctx, "rev2", desired, targets.OpenFunc(src.open))
 			require.Error(t, err)
 			tt.check(t, err, bad)
 			assert.Equal(t, before, treetest.Hash(t, dir), "the target tree is byte-identical")
@@ -354,7 +354,7 @@ func TestApplyBadArtifactOnNewTargetCreatesNothing(t *testing.T) {
 	tg, dir := newTarget(t)
 	m := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 	m.Artifact.Digest = digest([]byte("other"))
-	_, err := tg.Apply(context.Background(), "rev1", []targets.Model{m}, src.open)
+	_, err := tg.Apply(context.Background(), "rev1", []targets.Model{m}, targets.OpenFunc(src.open))
 	var de *local.DigestError
 	require.ErrorAs(t, err, &de)
 	assert.NoDirExists(t, dir)
@@ -430,7 +430,7 @@ func TestObserveDrift(t *testing.T) {
 			fraud := src.add(t, "fraud-detector", "2.4.0", "model.onnx", []byte("fraud weights"))
 			churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
 			desired := []targets.Model{fraud, churn}
-			_, err := tg.Apply(ctx, "rev1", desired, src.open)
+			_, err := tg.Apply(ctx, "rev1", desired, targets.OpenFunc(src.open))
 			require.NoError(t, err)
 			tt.damage(t, dir)
 
@@ -448,7 +448,7 @@ func TestObserveDrift(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged, "fraud-detector": tt.action}, actions(plan))
 
-			changes, err := tg.Apply(ctx, "rev2", desired, src.open)
+			changes, err := tg.Apply(ctx, "rev2", desired, targets.OpenFunc(src.open))
 			require.NoError(t, err)
 			assert.Equal(t, plan, changes)
 			obs, err = tg.Observe(ctx)
@@ -474,7 +474,7 @@ func TestObserveUntrackedModel(t *testing.T) {
 	src := newSource(t)
 	tg, dir := newTarget(t)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "stray/3.0.0"), 0o755))
@@ -489,7 +489,7 @@ func TestObserveUntrackedModel(t *testing.T) {
 		{Name: "stray", Version: "3.0.0", Digest: digest([]byte("stray"))},
 	}, obs)
 
-	changes, err := tg.Apply(ctx, "rev2", []targets.Model{churn}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged, "stray": targets.Deleted}, actions(changes))
 	assert.NoDirExists(t, filepath.Join(dir, "stray"))
@@ -504,14 +504,14 @@ func TestApplyAdoptsMatchingUntrackedVersion(t *testing.T) {
 	tg, dir := newTarget(t)
 	v1 := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("v1"))
 	v2 := src.add(t, "churn", "2.0.0", "churn.pkl", []byte("v2"))
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{v1}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{v1}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "churn/2.0.0"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "churn/2.0.0/churn.pkl"), []byte("v2"), 0o644))
 	require.NoError(t, os.Symlink("2.0.0", filepath.Join(dir, "churn/.cairn-tmp-x")))
 	require.NoError(t, os.Rename(filepath.Join(dir, "churn/.cairn-tmp-x"), filepath.Join(dir, "churn/current")))
 
-	changes, err := tg.Apply(ctx, "rev2", []targets.Model{v2}, src.open)
+	changes, err := tg.Apply(ctx, "rev2", []targets.Model{v2}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged}, actions(changes))
 	assert.Zero(t, src.opened[v2.Artifact.URI], "nothing fetched")
@@ -526,7 +526,7 @@ func TestApplyRemovesLeftovers(t *testing.T) {
 	src := newSource(t)
 	tg, dir := newTarget(t)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, src.open)
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	for _, p := range []string{".cairn-tmp-1", "churn/.cairn-tmp-2", ".cairn/.cairn-tmp-3"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte("partial"), 0o644))
@@ -535,7 +535,7 @@ func TestApplyRemovesLeftovers(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "churn/0.9.0"), 0o755)) // renamed in, never served
 	require.Len(t, leftovers(t, dir), 4)
 
-	changes, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, src.open)
+	changes, err := tg.Apply(ctx, "rev1", []targets.Model{churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]targets.Action{"churn": targets.Unchanged}, actions(changes))
 	assert.Empty(t, leftovers(t, dir))
@@ -576,10 +576,10 @@ func TestPathEscapes(t *testing.T) {
 			m := good
 			tt.mutate(&m)
 			opened := false
-			open := func(context.Context, targets.Artifact) (io.ReadCloser, error) {
+			open := targets.OpenFunc(func(context.Context, targets.Artifact) (io.ReadCloser, error) {
 				opened = true
 				return io.NopCloser(strings.NewReader("x")), nil
-			}
+			})
 			_, err := tg.Plan(ctx, []targets.Model{m})
 			assert.ErrorIs(t, err, local.ErrInvalid)
 			_, err = tg.Apply(ctx, "rev1", []targets.Model{m}, open)
@@ -590,9 +590,9 @@ func TestPathEscapes(t *testing.T) {
 	}
 	// The unmutated model is fine, so the table tests what it says.
 	tg, _ := newTarget(t)
-	_, err := tg.Apply(ctx, "rev1", []targets.Model{good}, func(context.Context, targets.Artifact) (io.ReadCloser, error) {
+	_, err := tg.Apply(ctx, "rev1", []targets.Model{good}, targets.OpenFunc(func(context.Context, targets.Artifact) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader("x")), nil
-	})
+	}))
 	require.NoError(t, err)
 }
 
@@ -609,14 +609,14 @@ func TestApplyCancelledWhileStaging(t *testing.T) {
 	src := newSource(t)
 	a := src.add(t, "a", "1.0.0", "a.bin", []byte("a"))
 	b := src.add(t, "b", "1.0.0", "b.bin", []byte("b"))
-	_, err := tg.Apply(context.Background(), "rev1", []targets.Model{a}, src.open)
+	_, err := tg.Apply(context.Background(), "rev1", []targets.Model{a}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	before := treetest.Hash(t, dir)
 	a2 := src.add(t, "a", "2.0.0", "a.bin", []byte("a2"))
-	open := func(ctx context.Context, art targets.Artifact) (io.ReadCloser, error) {
+	open := targets.OpenFunc(func(ctx context.Context, art targets.Artifact) (io.ReadCloser, error) {
 		cancel()
 		return src.open(ctx, art)
-	}
+	})
 	_, err = tg.Apply(ctx, "rev2", []targets.Model{a2, b}, open)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 	assert.Equal(t, before, treetest.Hash(t, dir))
@@ -630,7 +630,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, local.State{}, st)
 	churn := src.add(t, "churn", "1.0.0", "churn.pkl", []byte("churn weights"))
-	_, err = tg.Apply(ctx, "abc123", []targets.Model{churn}, src.open)
+	_, err = tg.Apply(ctx, "abc123", []targets.Model{churn}, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 
 	again, err := local.New(dir)

@@ -24,7 +24,7 @@ func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	src := newSource(t)
 	tg, dir := newTarget(t)
 	v1 := []targets.Model{src.add(t, "fraud-detector", "1.0.0", "model.onnx", []byte("v1"))}
-	_, err := tg.Apply(context.Background(), "rev1", v1, src.open)
+	_, err := tg.Apply(context.Background(), "rev1", v1, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	before := treetest.Hash(t, dir)
 
@@ -36,13 +36,13 @@ func TestApplyWaitsForAnotherProcess(t *testing.T) {
 	v2 := []targets.Model{src.add(t, "fraud-detector", "2.0.0", "model.onnx", []byte("v2"))}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = tg.Apply(ctx, "rev2", v2, src.open)
+	_, err = tg.Apply(ctx, "rev2", v2, targets.OpenFunc(src.open))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "waiting for another apply")
 	assert.Equal(t, before, treetest.Hash(t, dir), "nothing changed while locked")
 
 	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_UN))
-	changes, err := tg.Apply(context.Background(), "rev2", v2, src.open)
+	changes, err := tg.Apply(context.Background(), "rev2", v2, targets.OpenFunc(src.open))
 	require.NoError(t, err)
 	require.Len(t, changes, 1)
 	assert.Equal(t, targets.Updated, changes[0].Action)

@@ -62,8 +62,7 @@ func artifactFile(uri string) (string, error) {
 	if name == "" {
 		return "model", nil
 	}
-	if len(name) > 255 || strings.HasPrefix(name, ".") ||
-		strings.ContainsAny(name, "/\\\x00") || name == currentLink {
+	if targets.CheckFileName(name) != nil || name == currentLink {
 		return "", fmt.Errorf("artifact uri %q: %w: file name %q is not a clean single name", uri, ErrInvalid, name)
 	}
 	return name, nil
@@ -72,8 +71,12 @@ func artifactFile(uri string) (string, error) {
 // wanted is one validated desired model with the file name it deploys to.
 type wanted struct {
 	targets.Model
-	file string
+	file  string // the file of a single-file artifact; empty for an OCI artifact
+	multi bool   // an OCI artifact: its files and their names come from its manifest
 }
+
+// ociPrefix starts the URI of an OCI artifact, whose files are its layers.
+const ociPrefix = "oci://"
 
 // validateDesired checks every desired model and returns them with their
 // file names. It reports all problems at once.
@@ -101,6 +104,10 @@ func validateDesired(desired []targets.Model) ([]wanted, error) {
 		}
 		if m.Artifact.Size < 0 {
 			errs = append(errs, fmt.Errorf("model %s@%s: size %d: %w", m.Name, m.Version, m.Artifact.Size, ErrInvalid))
+			continue
+		}
+		if strings.HasPrefix(m.Artifact.URI, ociPrefix) {
+			out = append(out, wanted{Model: m, multi: true})
 			continue
 		}
 		file, err := artifactFile(m.Artifact.URI)

@@ -1,0 +1,301 @@
+package inventory
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"sync"
+)
+
+// The cache keeps evaluated models in a compact binary form of their Go
+// values: decoding JSON was most of the time of a run served from the
+// cache. The form follows the Go type field by field; it is not a
+// contract, since Cache.Version (the build) is part of every key. Nil and
+// empty maps, slices and pointers stay apart, so that a decoded value is
+// the value encoded. A type it does not know is an error, and the entry is
+// not cached.
+
+var errCodec = errors.New("cache codec: damaged value")
+
+// codecFunc encodes or decodes one value of a type.
+type codec struct {
+	enc func(b []byte, v reflect.Value) []byte
+	dec func(d *decoder, v reflect.Value) error
+}
+
+var codecs sync.Map // reflect.Type -> *codec
+
+func codecFor(t reflect.Type) (*codec, error) {
+	if c, ok := codecs.Load(t); ok {
+		return c.(*codec), nil
+	}
+	c, err := makeCodec(t)
+	if err != nil {
+		return nil, err
+	}
+	codecs.Store(t, c)
+	return c, nil
+}
+
+// encodeValue appends the binary form of *p, a pointer to a value.
+func encodeValue(b []byte, p any) ([]byte, error) {
+	v := reflect.ValueOf(p).Elem()
+	c, err := codecFor(v.Type())
+	if err != nil {
+		return nil, err
+	}
+	return c.enc(b, v), nil
+}
+
+// decodeValue decodes b into *p, which must be the zero value.
+func decodeValue(b []byte, p any) error {
+	v := reflect.ValueOf(p).Elem()
+	c, err := codecFor(v.Type())
+	if err != nil {
+		return err
+	}
+	d := &decoder{b: b}
+	if err := c.dec(d, v); err != nil {
+		return err
+	}
+	if len(d.b) != 0 {
+		return errCodec
+	}
+	return nil
+}
+
+type decoder struct{ b []byte }
+
+func (d *decoder) uvarint() (uint64, error) {
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		return 0, errCodec
+	}
+	d.b = d.b[k:]
+	return n, nil
+}
+
+func (d *decoder) str() (string, error) {
+	n, err := d.uvarint()
+	if err != nil || n > uint64(len(d.b)) {
+		return "", errCodec
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s, nil
+}
+
+// length reads a count that is 0 for nil and n+1 for n elements; each
+// element takes at least one byte, which bounds it.
+func (d *decoder) length() (n int, isNil bool, err error) {
+	u, err := d.uvarint()
+	if err != nil {
+		return 0, false, err
+	}
+	if u == 0 {
+		return 0, true, nil
+	}
+	if u-1 > uint64(len(d.b)) {
+		return 0, false, errCodec
+	}
+	return int(u - 1), false, nil
+}
+
+func makeCodec(t reflect.Type) (*codec, error) {
+	switch t.Kind() {
+	case reflect.String:
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte { return appendBytes(b, []byte(v.String())) },
+			dec: func(d *decoder, v reflect.Value) error {
+				s, err := d.str()
+				v.SetString(s)
+				return err
+			},
+		}, nil
+	case reflect.Bool:
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte {
+				if v.Bool() {
+					return append(b, 1)
+				}
+				return append(b, 0)
+			},
+			dec: func(d *decoder, v reflect.Value) error {
+				if len(d.b) == 0 || d.b[0] > 1 {
+					return errCodec
+				}
+				v.SetBool(d.b[0] == 1)
+				d.b = d.b[1:]
+				return nil
+			},
+		}, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte { return binary.AppendVarint(b, v.Int()) },
+			dec: func(d *decoder, v reflect.Value) error {
+				n, k := binary.Varint(d.b)
+				if k <= 0 {
+					return errCodec
+				}
+				d.b = d.b[k:]
+				v.SetInt(n)
+				return nil
+			},
+		}, nil
+	case reflect.Float64, reflect.Float32:
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte {
+				return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
+			},
+			dec: func(d *decoder, v reflect.Value) error {
+				if len(d.b) < 8 {
+					return errCodec
+				}
+				v.SetFloat(math.Float64frombits(binary.LittleEndian.Uint64(d.b)))
+				d.b = d.b[8:]
+				return nil
+			},
+		}, nil
+	case reflect.Pointer:
+		elem, err := codecFor(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte {
+				if v.IsNil() {
+					return append(b, 0)
+				}
+				return elem.enc(append(b, 1), v.Elem())
+			},
+			dec: func(d *decoder, v reflect.Value) error {
+				if len(d.b) == 0 || d.b[0] > 1 {
+					return errCodec
+				}
+				set := d.b[0] == 1
+				d.b = d.b[1:]
+				if !set {
+					return nil
+				}
+				p := reflect.New(t.Elem())
+				v.Set(p)
+				return elem.dec(d, p.Elem())
+			},
+		}, nil
+	case reflect.Slice:
+		elem, err := codecFor(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte {
+				if v.IsNil() {
+					return append(b, 0)
+				}
+				b = binary.AppendUvarint(b, uint64(v.Len())+1)
+				for i := range v.Len() {
+					b = elem.enc(b, v.Index(i))
+				}
+				return b
+			},
+			dec: func(d *decoder, v reflect.Value) error {
+				n, isNil, err := d.length()
+				if err != nil || isNil {
+					return err
+				}
+				s := reflect.MakeSlice(t, n, n)
+				for i := range n {
+					if err := elem.dec(d, s.Index(i)); err != nil {
+						return err
+					}
+				}
+				v.Set(s)
+				return nil
+			},
+		}, nil
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			return nil, fmt.Errorf("cache codec: map key %s", t.Key())
+		}
+		key, err := codecFor(t.Key())
+		if err != nil {
+			return nil, err
+		}
+		elem, err := codecFor(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte {
+				if v.IsNil() {
+					return append(b, 0)
+				}
+				keys := v.MapKeys()
+				sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+				b = binary.AppendUvarint(b, uint64(len(keys))+1)
+				for _, k := range keys {
+					b = key.enc(b, k)
+					b = elem.enc(b, v.MapIndex(k))
+				}
+				return b
+			},
+			dec: func(d *decoder, v reflect.Value) error {
+				n, isNil, err := d.length()
+				if err != nil || isNil {
+					return err
+				}
+				m := reflect.MakeMapWithSize(t, n)
+				k := reflect.New(t.Key()).Elem()
+				for range n {
+					e := reflect.New(t.Elem()).Elem()
+					if err := key.dec(d, k); err != nil {
+						return err
+					}
+					if err := elem.dec(d, e); err != nil {
+						return err
+					}
+					m.SetMapIndex(k, e)
+				}
+				v.Set(m)
+				return nil
+			},
+		}, nil
+	case reflect.Struct:
+		type field struct {
+			index int
+			c     *codec
+		}
+		var fields []field
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				return nil, fmt.Errorf("cache codec: unexported field %s.%s", t, f.Name)
+			}
+			c, err := codecFor(f.Type)
+			if err != nil {
+				return nil, err
+			}
+			fields = append(fields, field{i, c})
+		}
+		return &codec{
+			enc: func(b []byte, v reflect.Value) []byte {
+				for _, f := range fields {
+					b = f.c.enc(b, v.Field(f.index))
+				}
+				return b
+			},
+			dec: func(d *decoder, v reflect.Value) error {
+				for _, f := range fields {
+					if err := f.c.dec(d, v.Field(f.index)); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		}, nil
+	}
+	return nil, fmt.Errorf("cache codec: type %s", t)
+}
