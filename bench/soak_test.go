@@ -64,8 +64,8 @@ func BenchmarkDaemonSoak(b *testing.B) {
 	rng := rand.New(rand.NewPCG(18, 5000))
 
 	type sample struct {
-		at  time.Duration
-		rss int64
+		At  time.Duration `json:"atNs"`
+		RSS int64         `json:"rssKiB"`
 	}
 	var samples []sample
 	start := time.Now()
@@ -81,7 +81,7 @@ func BenchmarkDaemonSoak(b *testing.B) {
 				return
 			case <-t.C:
 				if rss, err := rssKiB(pid); err == nil {
-					samples = append(samples, sample{time.Since(start), rss})
+					samples = append(samples, sample{At: time.Since(start), RSS: rss})
 				}
 			}
 		}
@@ -184,11 +184,11 @@ func BenchmarkDaemonSoak(b *testing.B) {
 
 	var base, peak, last int64
 	for _, s := range samples {
-		if base == 0 && s.at >= time.Minute {
-			base = s.rss
+		if base == 0 && s.At >= time.Minute {
+			base = s.RSS
 		}
-		peak = max(peak, s.rss)
-		last = s.rss
+		peak = max(peak, s.RSS)
+		last = s.RSS
 	}
 	slices.Sort(lags)
 	p95 := lags[len(lags)*95/100]
@@ -205,7 +205,7 @@ func BenchmarkDaemonSoak(b *testing.B) {
 	}
 	b.Logf("%d commits in %d bursts over %s, %d models: %d applied, %d refused, %d superseded; %d packfiles; lag p95 %s; RSS first %d KiB, at 1 min %d KiB, peak %d KiB, last %d KiB",
 		commits, len(tips), elapsed.Round(time.Second), models, nApplied, nRefused, nSuperseded, len(packs), p95.Round(time.Millisecond),
-		samples[0].rss, base, peak, last)
+		samples[0].RSS, base, peak, last)
 	if out, err := json.Marshal(samples); err == nil && os.Getenv("CAIRN_SOAK_SAMPLES") != "" {
 		_ = os.WriteFile(os.Getenv("CAIRN_SOAK_SAMPLES"), out, 0o644)
 	}
