@@ -12,11 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/cairnops/cairn/internal/gittest"
@@ -53,21 +51,13 @@ stages: staging: "` + staging + `"
 // daemon applies a promotion to a kserve target on a signed push webhook,
 // and /api/v1/status and the model's page show what KServe says of it.
 func TestDaemonAppliesToKServe(t *testing.T) {
-	if dir, ok := kubetest.BinDir(); !ok {
-		t.Skipf("kube-apiserver and etcd not found in %s: run hack/kube-binaries.sh to build them (CI does)", dir)
-	}
+	c := kubetest.Get(t)
 	ctx := context.Background()
-	c, err := kubetest.Start(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(c.Stop)
 	require.NoError(t, c.InstallCRD(ctx, kubetest.FullCRD))
-	cs, err := kubernetes.NewForConfig(c.Admin())
-	require.NoError(t, err)
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "models"}}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	ns := c.Namespace(t)
 	dyn, err := dynamic.NewForConfig(c.Admin())
 	require.NoError(t, err)
-	isvcs := dyn.Resource(kubetest.InferenceServices).Namespace("models")
+	isvcs := dyn.Resource(kubetest.InferenceServices).Namespace(ns)
 
 	artifacts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/fraud/"), ".onnx")
@@ -77,11 +67,7 @@ func TestDaemonAppliesToKServe(t *testing.T) {
 
 	remote := gittest.NewRemote(t)
 	first := remote.Seed(t, "main", map[string]string{
-		"inventory.cue": `package inventory
-
-signing: required: []
-targets: "stage-kserve": {stage: "staging", kind: "kserve", namespace: "models"}
-`,
+		"inventory.cue":          "package inventory\n\nsigning: required: []\ntargets: \"stage-kserve\": {stage: \"staging\", kind: \"kserve\", namespace: \"" + ns + "\"}\n",
 		"models/fraud/model.cue": kserveModel(artifacts.URL, "1.0.0"),
 	}, "fraud 1.0.0 to staging")
 	r := start(t, Options{Repo: remote.URL, StateDir: t.TempDir(), Interval: time.Hour, DriftInterval: 200 * time.Millisecond,
