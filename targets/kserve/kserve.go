@@ -129,6 +129,8 @@ func (t *Target) apiError(what string, err error) error {
 		return fmt.Errorf("%s: the API server refused the credentials (401 Unauthorized): check --kubeconfig or KUBECONFIG", what)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%s: forbidden by RBAC: %s", what, statusMessage(err))
+	case apierrors.IsNotFound(err) && errors.As(err, &se) && se.Status().Details != nil && se.Status().Details.Kind == "namespaces":
+		return fmt.Errorf("%s: namespace %s does not exist: create it, or fix the target's namespace setting", what, t.namespace)
 	case apierrors.IsNotFound(err) && !strings.HasPrefix(what, "delete") && !strings.HasPrefix(what, "get"):
 		// A list or an apply finds no resource only when the type is not served.
 		return fmt.Errorf("%s: the API server does not serve %s: install KServe's InferenceService CRD", what, Resource.GroupVersion())
@@ -378,9 +380,6 @@ func (t *Target) conflicts(ctx context.Context, obj *unstructured.Unstructured, 
 // one file of an https:// artifact, the manifest (by Files) and every
 // layer of an oci:// one.
 func verify(ctx context.Context, a targets.Artifact, open targets.Opener) error {
-	if ok, want := targets.Serves("kserve", a.URI); !ok {
-		return fmt.Errorf("%w: artifact %s: a kserve target serves %s", ErrInvalid, a.URI, want)
-	}
 	if open == nil {
 		return fmt.Errorf("%w: artifact %s: no way to verify it", ErrInvalid, a.URI)
 	}

@@ -378,6 +378,13 @@ func TestAPIErrors(t *testing.T) {
 			assert.NotContains(t, err.Error(), "\n")
 		})
 	}
+	t.Run("no namespace", func(t *testing.T) {
+		tg, err := kserve.New(c.Admin(), "prod", "no-such-namespace", kserve.Options{})
+		require.NoError(t, err)
+		_, err = tg.Apply(ctx, "rev1", desired, targets.OpenFunc(a.open))
+		require.Error(t, err)
+		assert.Equal(t, "apply kserve no-such-namespace/m: namespace no-such-namespace does not exist: create it, or fix the target's namespace setting", err.Error())
+	})
 	t.Run("no CRD", func(t *testing.T) {
 		require.NoError(t, c.DeleteCRD(ctx))
 		t.Cleanup(func() { require.NoError(t, c.InstallCRD(ctx, kubetest.FullCRD)) })
