@@ -282,14 +282,21 @@ func (k *keyer) tree(m *Model, hash string) cacheKey {
 	return k.sum("tree", m.Name, hash)
 }
 
-// files is the key of model m made of the files own.
-func (k *keyer) files(m *Model, own []sourceFile) cacheKey {
+// files is the key of model m whose .cue files hash to sum (filesHash).
+func (k *keyer) files(m *Model, sum [sha256.Size]byte) cacheKey {
+	return k.sum("files", m.Name, string(sum[:]))
+}
+
+// filesHash is the hash of a model folder's .cue files, names and contents.
+func filesHash(own []sourceFile) [sha256.Size]byte {
 	h := sha256.New()
 	for _, f := range own {
 		writeField(h, f.name)
 		writeBytes(h, f.src)
 	}
-	return k.sum("files", m.Name, string(h.Sum(nil)))
+	var out [sha256.Size]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
 
 func (k *keyer) sum(fields ...string) cacheKey {
@@ -328,20 +335,27 @@ func settingsKey(c *Cache, src []byte) cacheKey {
 
 // modelCache is the cache as the evaluation of one Load's models uses it.
 type modelCache struct {
-	s   *cacheSession
-	k   *keyer
-	vis *Visitor // the visitor whose results entries hold, or nil
+	s     *cacheSession
+	k     *keyer
+	vis   *Visitor   // the visitor whose results entries hold, or nil
+	stats *statIndex // the work tree's folders read before, or nil
 }
 
 // lookup returns the key of m's result and the entry under it. Before the
-// folder is read (own is nil) only a folder at a revision has a key: its
-// tree hash, when the .cue files Load reads are plain files of it; after,
-// the key is a hash of own. keyed is false when m has no key yet.
+// folder is read (own is nil) a folder has a key when its content is known
+// without reading it: its tree hash at a revision, when the .cue files Load
+// reads are plain files of it; in the work tree, the hash the stat index
+// remembers for it, when nothing in it changed since. After, the key is a
+// hash of own. keyed is false when m has no key yet.
 func (mc *modelCache) lookup(fsys fs.FS, m *Model, own []sourceFile) (k cacheKey, keyed bool, e *cacheEntry) {
 	if mc == nil {
 		return k, false, nil
 	}
 	if own == nil {
+		if sum, ok := mc.stats.lookup(m.Dir); ok {
+			k = mc.k.files(m, sum)
+			return k, true, mc.s.get(k)
+		}
 		if sm, ok := fsys.(*statMemo); ok {
 			fsys = sm.FS
 		}
@@ -361,7 +375,9 @@ func (mc *modelCache) lookup(fsys fs.FS, m *Model, own []sourceFile) (k cacheKey
 		}
 		return k, true, e
 	}
-	k = mc.k.files(m, own)
+	sum := filesHash(own)
+	mc.stats.record(m.Dir, own, sum)
+	k = mc.k.files(m, sum)
 	return k, true, mc.s.get(k)
 }
 

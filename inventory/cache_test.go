@@ -309,9 +309,9 @@ func TestCacheBounded(t *testing.T) {
 	own := []sourceFile{{name: "models/m/model.cue", src: []byte(validModel)}}
 	defaults := []sourceFile{{name: "models/defaults.cue", src: []byte(licenseDefault)}}
 	newest := (&Cache{Dir: cacheDir, Version: fmt.Sprint(3*maxPacks - 1)}).open()
-	assert.NotNil(t, newest.get(newKeyer(newest.c, defaults, nil).files(&Model{Name: "m"}, own)))
+	assert.NotNil(t, newest.get(newKeyer(newest.c, defaults, nil).files(&Model{Name: "m"}, filesHash(own))))
 	oldest := (&Cache{Dir: cacheDir, Version: "0"}).open()
-	assert.Nil(t, oldest.get(newKeyer(oldest.c, defaults, nil).files(&Model{Name: "m"}, own)))
+	assert.Nil(t, oldest.get(newKeyer(oldest.c, defaults, nil).files(&Model{Name: "m"}, filesHash(own))))
 }
 
 // TestCacheLinkedFileNotKeyedByTree: at a revision, a model whose .cue

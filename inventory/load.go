@@ -190,6 +190,7 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if opts.Isolate != nil && opts.Visit != nil {
 		return nil, errors.New("inventory: Options.Visit cannot run in a worker process; use Options.Visitor")
 	}
+	start := statClock()
 	inv := &Inventory{Source: src}
 	var cs *cacheSession
 	if opts.Cache != nil && opts.Visit == nil {
@@ -219,11 +220,15 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
+	var folders []string // every model folder, for the stat index
 	only := map[string]bool{}
 	for _, n := range opts.Only {
 		only[n] = true
 	}
 	for _, e := range entries {
+		if e.IsDir() {
+			folders = append(folders, e.Name())
+		}
 		if len(only) > 0 && !only[e.Name()] {
 			continue
 		}
@@ -254,6 +259,9 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	var mc *modelCache
 	if cs != nil {
 		mc = &modelCache{s: cs, k: newKeyer(opts.Cache, defaults, opts.Visitor), vis: opts.Visitor}
+		if mc.stats = openStatIndex(opts.Cache.Dir, src, start); mc.stats != nil {
+			defer mc.stats.close(folders)
+		}
 	}
 	if err := eval(ctx, &statMemo{FS: src.FS}, defaults, inv.Models, problems, opts, mc); err != nil {
 		return nil, err

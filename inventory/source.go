@@ -59,6 +59,8 @@ type Source struct {
 	// history are relative to the repository: join Prefix to go from one
 	// to the other.
 	Prefix string
+
+	root *os.Root // the work tree, nil at a revision
 }
 
 // RepoPath returns the repository path of p, a path relative to the inventory.
@@ -120,7 +122,7 @@ func OpenWorktree(dir string) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening inventory: %w", err)
 	}
-	src := &Source{FS: root.FS(), Revision: Worktree, Dir: dir}
+	src := &Source{FS: root.FS(), Revision: Worktree, Dir: dir, root: root}
 	if repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
 		src.Repo = repo
 		src.Prefix, _ = repoPrefix(repo, dir)
