@@ -351,7 +351,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	in := schema.Model{
 		Card: schema.Card{Title: "t", Owners: []string{}, Limitations: nil, IO: &schema.IO{Inputs: []schema.Field{{Name: "x", Type: "float"}}},
 			Review: schema.Review{IntervalDays: -3}, Data: schema.Data{Training: []schema.Dataset{{URI: "s3://b", PII: true}}}},
-		Versions: map[string]schema.Version{"1.0.0": {Artifact: schema.Artifact{URI: "file://a", Size: 1 << 40}, Metrics: map[string]float64{"auc": 0.91, "neg": -0.0}}},
+		Versions: map[string]*schema.Version{"1.0.0": {Artifact: schema.Artifact{URI: "file://a", Size: 1 << 40}, Metrics: map[string]float64{"auc": 0.91, "neg": -0.0}}},
 		Stages:   map[string]string{},
 		Retired:  true,
 	}

@@ -15,6 +15,8 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/parser"
+
+	"github.com/cairnops/cairn/schema"
 )
 
 // WorkerEnv is the environment variable that makes a process started by
@@ -430,8 +432,13 @@ func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sou
 	if len(r.Problems) > 0 {
 		return r.Problems, false, entry, nil
 	}
+	first := Position{File: own[0].name, Line: 1, Column: 1}
 	if err := json.Unmarshal(r.Value, &m.Model); err != nil {
-		return []Problem{{Model: m.Name, Pos: Position{File: own[0].name, Line: 1, Column: 1}, Message: err.Error()}}, false, nil, nil
+		return []Problem{{Model: m.Name, Pos: first, Message: err.Error()}}, false, nil, nil
+	}
+	if problems := nullEntries(m, first); len(problems) > 0 {
+		m.Model = schema.Model{}
+		return problems, false, nil, nil
 	}
 	if entry.value, err = encodeValue(nil, &m.Model); err != nil {
 		entry = nil

@@ -594,7 +594,28 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 	if err := v.Decode(&m.Model); err != nil {
 		return pl.cueProblems(err), true, v
 	}
+	if problems := nullEntries(m, first); len(problems) > 0 {
+		m.Model = schema.Model{}
+		return problems, true, v
+	}
 	return nil, true, v
+}
+
+// nullEntries reports a version or monitor of m that is null, which the
+// schema refuses: every later step may read the entries it names.
+func nullEntries(m *Model, at Position) []Problem {
+	var out []Problem
+	for _, v := range sortedKeys(m.Versions) {
+		if m.Versions[v] == nil {
+			out = append(out, Problem{Model: m.Name, Pos: at, Message: pathString([]string{"versions", v}) + ": must be a version, not null"})
+		}
+	}
+	for _, n := range sortedKeys(m.Monitors) {
+		if m.Monitors[n] == nil {
+			out = append(out, Problem{Model: m.Name, Pos: at, Message: pathString([]string{"monitors", n}) + ": must be a monitor, not null"})
+		}
+	}
+	return out
 }
 
 func unwrapPathError(err error) string {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairnops/cairn/schema"
 )
 
 func TestLoadQuickstart(t *testing.T) {
@@ -68,4 +70,20 @@ func TestLoadProgress(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, inv.Problems)
 	assert.Equal(t, [][2]int{{1, 3}, {2, 3}, {3, 3}}, calls)
+}
+
+// TestNullEntries: a null version or monitor, which the schema refuses, is a
+// problem, so that no later step reads an entry that is not there.
+func TestNullEntries(t *testing.T) {
+	at := Position{File: "models/m/model.cue", Line: 1, Column: 1}
+	m := &Model{Name: "m", Model: schema.Model{
+		Versions: map[string]*schema.Version{"1.0.0": {}, "2.0.0": nil},
+		Monitors: map[string]*schema.Monitor{"a": nil, "b": {}},
+	}}
+	assert.Equal(t, []string{
+		"m | models/m/model.cue:1:1: versions.\"2.0.0\": must be a version, not null",
+		"m | models/m/model.cue:1:1: monitors.a: must be a monitor, not null",
+	}, problemLines(nullEntries(m, at)))
+	m.Versions["2.0.0"], m.Monitors["a"] = &schema.Version{}, &schema.Monitor{}
+	assert.Empty(t, nullEntries(m, at))
 }

@@ -216,7 +216,7 @@ type modelPage struct {
 
 type versionRow struct {
 	Name    string
-	V       schema.Version
+	V       *schema.Version
 	Stages  []string
 	Metrics []metric
 }

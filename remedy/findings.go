@@ -144,7 +144,7 @@ func Monitor(model, name string, sm schema.Monitor) (monitor.Monitor, error) {
 
 func evaluateOne(ctx context.Context, inv *inventory.Inventory, m *inventory.Model, name string, sources monitor.Sources, now time.Time, load inventory.Options) (Finding, bool) {
 	sm := m.Monitors[name]
-	mon, err := Monitor(m.Name, name, sm)
+	mon, err := Monitor(m.Name, name, *sm)
 	f := Finding{
 		Model: m.Name, Monitor: name, Stage: mon.Stage, Version: m.Stages[mon.Stage],
 		Action: mon.Action, Query: mon.Query, Source: mon.Source,

@@ -3,11 +3,11 @@ package schema
 // Model is an evaluated model: the unification of a model folder, the
 // inventory's model defaults and #Model.
 type Model struct {
-	Card     Card               `json:"card"`
-	Versions map[string]Version `json:"versions"`
-	Stages   map[string]string  `json:"stages"`
-	Retired  bool               `json:"retired,omitempty"`
-	Monitors map[string]Monitor `json:"monitors,omitempty"`
+	Card     Card                `json:"card"`
+	Versions map[string]*Version `json:"versions"`
+	Stages   map[string]string   `json:"stages"`
+	Retired  bool                `json:"retired,omitempty"`
+	Monitors map[string]*Monitor `json:"monitors,omitempty"`
 }
 
 // Card is a model card.
