@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/cairnops/cairn/inventory"
@@ -154,15 +156,31 @@ func Evaluate(ctx context.Context, inv *inventory.Inventory, opts Options) (*Rep
 		f.Severity = sev
 		findings = append(findings, f)
 	}
-	for _, r := range builtin {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		sev := severity(r.ID, r.Severity)
-		if sev == Off || r.check == nil {
+	// The built-in rules only read the inventory: they run side by side,
+	// and their findings are added in the rules' order.
+	results := make([][]Finding, len(builtin))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, r := range builtin {
+		if severity(r.ID, r.Severity) == Off || r.check == nil {
 			continue
 		}
-		for _, f := range r.check(c) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if ctx.Err() == nil {
+				results[i] = r.check(c)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, r := range builtin {
+		sev := severity(r.ID, r.Severity)
+		for _, f := range results[i] {
 			add(f, sev)
 		}
 	}
