@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -433,16 +432,15 @@ func isolatedModel(ctx context.Context, p *proc, fsys fs.FS, m *Model, own []sou
 		return r.Problems, false, entry, nil
 	}
 	first := Position{File: own[0].name, Line: 1, Column: 1}
-	if err := json.Unmarshal(r.Value, &m.Model); err != nil {
-		return []Problem{{Model: m.Name, Pos: first, Message: err.Error()}}, false, nil, nil
+	if err := decodeValue(r.Model, &m.Model); err != nil {
+		m.Model = schema.Model{}
+		return []Problem{{Model: m.Name, Pos: first, Message: "evaluating the model: " + err.Error()}}, false, nil, nil
 	}
 	if problems := nullEntries(m, first); len(problems) > 0 {
 		m.Model = schema.Model{}
 		return problems, false, nil, nil
 	}
-	if entry.value, err = encodeValue(nil, &m.Model); err != nil {
-		entry = nil
-	}
+	entry.value = r.Model // what the cache keeps is what the worker sent
 	problems = pathProblems(fsys, m)
 	if vis != nil && !visit {
 		entry = nil // the visitor was off: the entry would lack its result

@@ -73,7 +73,8 @@ type jobRequest struct {
 type response struct {
 	Problems []Problem       `json:"problems,omitempty"`
 	Built    bool            `json:"built,omitempty"`
-	Value    json.RawMessage `json:"value,omitempty"` // the valid model or settings, as JSON
+	Value    json.RawMessage `json:"value,omitempty"` // the valid settings, as JSON
+	Model    []byte          `json:"model,omitempty"` // the valid model (encodeValue)
 	Visit    []byte          `json:"visit,omitempty"`
 	Output   []byte          `json:"output,omitempty"`
 	Err      string          `json:"err,omitempty"`
