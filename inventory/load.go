@@ -193,9 +193,14 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	start := statClock()
 	inv := &Inventory{Source: src}
 	var cs *cacheSession
+	var ix *statIndex
+	var folders []string // every model folder, for the stat index
 	if opts.Cache != nil && opts.Visit == nil {
 		cs = opts.Cache.open()
 		defer cs.close()
+		if ix = openStatIndex(opts.Cache.Dir, src, start); ix != nil {
+			defer func() { ix.close(folders) }()
+		}
 	}
 	settingsSrc, err := fs.ReadFile(src.FS, SettingsFile)
 	if err != nil {
@@ -212,7 +217,12 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 		inv.loadSettings(settingsSrc)
 	}
 
-	entries, err := fs.ReadDir(src.FS, ModelsDir)
+	var entries []fs.DirEntry
+	if ix != nil {
+		entries, err = ix.list()
+	} else {
+		entries, err = fs.ReadDir(src.FS, ModelsDir)
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", ModelsDir, err)
 	}
@@ -220,7 +230,6 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	var folders []string // every model folder, for the stat index
 	only := map[string]bool{}
 	for _, n := range opts.Only {
 		only[n] = true
@@ -258,10 +267,7 @@ func Load(ctx context.Context, src *Source, opts Options) (*Inventory, error) {
 	}
 	var mc *modelCache
 	if cs != nil {
-		mc = &modelCache{s: cs, k: newKeyer(opts.Cache, defaults, opts.Visitor), vis: opts.Visitor}
-		if mc.stats = openStatIndex(opts.Cache.Dir, src, start); mc.stats != nil {
-			defer mc.stats.close(folders)
-		}
+		mc = &modelCache{s: cs, k: newKeyer(opts.Cache, defaults, opts.Visitor), vis: opts.Visitor, stats: ix}
 	}
 	if err := eval(ctx, &statMemo{FS: src.FS}, defaults, inv.Models, problems, opts, mc); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,8 @@ type statIndex struct {
 	models *os.File // the models folder, opened inside the repository
 	fd     int      // its descriptor
 	cutoff int64    // records changed at or after this (Unix ns) are racy
+
+	listed map[string]fileStat // the entries of models/, from list
 
 	mu      sync.Mutex
 	old     map[string]*statEntry // by folder name under models/
@@ -139,7 +142,10 @@ func (ix *statIndex) lookup(dir string) ([sha256.Size]byte, bool) {
 }
 
 func (ix *statIndex) matches(name string, e *statEntry) bool {
-	st, ok := lstatAt(ix.fd, name)
+	st, ok := ix.listed[name]
+	if !ok {
+		st, ok = lstatAt(ix.fd, name)
+	}
 	if !ok || st != e.dir {
 		return false
 	}
@@ -200,6 +206,62 @@ func (ix *statIndex) settled(st fileStat, folder bool) bool {
 		want = statTypeDir
 	}
 	return st.mode&statTypeMask == want && st.mtime < ix.cutoff && st.ctime < ix.cutoff
+}
+
+// list lists the models folder as fs.ReadDir does, sorted by name, from
+// the records that lookup compares: one lstat per entry, where ReadDir in
+// an os.Root makes one too and lookup would make another.
+func (ix *statIndex) list() ([]fs.DirEntry, error) {
+	names, err := ix.models.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	ix.listed = make(map[string]fileStat, len(names))
+	out := make([]fs.DirEntry, 0, len(names))
+	for _, n := range names {
+		st, ok := lstatAt(ix.fd, n)
+		if !ok {
+			continue // gone since it was listed, as ReadDir passes over it
+		}
+		ix.listed[n] = st
+		out = append(out, &statDirEntry{name: n, st: st})
+	}
+	return out, nil
+}
+
+// statDirEntry is an entry of models/ as list read it.
+type statDirEntry struct {
+	name string
+	st   fileStat
+}
+
+func (e *statDirEntry) Name() string               { return e.name }
+func (e *statDirEntry) IsDir() bool                { return e.Type().IsDir() }
+func (e *statDirEntry) Type() fs.FileMode          { return e.info().Mode().Type() }
+func (e *statDirEntry) Info() (fs.FileInfo, error) { return e.info(), nil }
+func (e *statDirEntry) info() statFileInfo         { return statFileInfo(*e) }
+
+// statFileInfo is the fs.FileInfo of a statDirEntry.
+type statFileInfo statDirEntry
+
+func (i statFileInfo) Name() string       { return i.name }
+func (i statFileInfo) Size() int64        { return int64(i.st.size) }
+func (i statFileInfo) ModTime() time.Time { return time.Unix(0, i.st.mtime) }
+func (i statFileInfo) IsDir() bool        { return i.Mode().IsDir() }
+func (i statFileInfo) Sys() any           { return nil }
+func (i statFileInfo) Mode() fs.FileMode {
+	m := fs.FileMode(i.st.mode & 0o777)
+	switch i.st.mode & statTypeMask {
+	case statTypeDir:
+		m |= fs.ModeDir
+	case statTypeLink:
+		m |= fs.ModeSymlink
+	case statTypeRegular:
+	default:
+		m |= fs.ModeIrregular
+	}
+	return m
 }
 
 // close writes the index when it changed, keeping the records of folders

@@ -8,6 +8,7 @@ const (
 	statTypeMask    = unix.S_IFMT
 	statTypeDir     = unix.S_IFDIR
 	statTypeRegular = unix.S_IFREG
+	statTypeLink    = unix.S_IFLNK
 )
 
 // lstatAt is the file system's record of name under the folder fd, without

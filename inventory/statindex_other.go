@@ -10,6 +10,7 @@ const (
 	statTypeMask    = 0o170000
 	statTypeDir     = 0o040000
 	statTypeRegular = 0o100000
+	statTypeLink    = 0o120000
 )
 
 func lstatAt(int, string) (fileStat, bool) { return fileStat{}, false }

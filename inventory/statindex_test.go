@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -287,4 +288,39 @@ func TestStatIndexFile(t *testing.T) {
 	assert.Len(t, left, statMaxFiles)
 	assert.Contains(t, left, file, "the index just written is the newest")
 	assert.NotContains(t, left, filepath.Join(cache, statPrefix+"00"+statSuffix), "the oldest went first")
+}
+
+// TestStatIndexListsAsReadDir: the index lists models/ as fs.ReadDir does:
+// the same names in the same order, of the same types and sizes.
+func TestStatIndexListsAsReadDir(t *testing.T) {
+	needStatIndex(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inventory.cue":       cacheFixture["inventory.cue"],
+		"models/defaults.cue": licenseDefault,
+		"models/b/model.cue":  "package model\n",
+		"models/a/model.cue":  "package model\n",
+		"models/notes.txt":    "twelve bytes",
+	})
+	require.NoError(t, os.Symlink("a", filepath.Join(dir, "models", "c")))
+	require.NoError(t, os.Symlink("/nowhere", filepath.Join(dir, "models", "d")))
+	ix := statIndexOf(t, cache, dir)
+	got, err := ix.list()
+	require.NoError(t, err)
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	want, err := fs.ReadDir(src.FS, ModelsDir)
+	require.NoError(t, err)
+	describe := func(es []fs.DirEntry) []string {
+		var out []string
+		for _, e := range es {
+			fi, err := e.Info()
+			require.NoError(t, err)
+			out = append(out, fmt.Sprintf("%s dir=%v type=%v mode=%v name=%s isdir=%v size=%d", e.Name(), e.IsDir(), e.Type(), fi.Mode(), fi.Name(), fi.IsDir(), fi.Size()))
+		}
+		return out
+	}
+	assert.Equal(t, describe(want), describe(got))
+	assert.Len(t, got, 6)
+	assert.Len(t, ix.listed, 6, "kept for lookup")
 }
