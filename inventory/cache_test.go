@@ -389,3 +389,48 @@ func TestCacheJobs(t *testing.T) {
 	_, err = broken.Run(context.Background(), "test.upper", []byte("fail"))
 	assert.Error(t, err, "a failure is not cached: a worker is needed")
 }
+
+// TestCodecKinds: every kind the codec knows comes back as it went in,
+// at its full range.
+func TestCodecKinds(t *testing.T) {
+	type inner struct {
+		S string
+		P *float32
+	}
+	type all struct {
+		I   int
+		I8  int8
+		I16 int16
+		I32 int32
+		I64 int64
+		F32 float32
+		F64 float64
+		B   bool
+		S   []inner
+		M   map[string]inner
+		P   *inner
+		N   *inner
+		E   []string
+	}
+	f := float32(-1.5)
+	in := all{I: -1 << 40, I8: -128, I16: 32767, I32: -1 << 31, I64: 1<<63 - 1, F32: 3.25, F64: -0.1, B: true,
+		S: []inner{{S: "a"}, {P: &f}}, M: map[string]inner{"x": {S: "y", P: &f}, "": {}}, P: &inner{S: "p"}, E: []string{}}
+	b, err := encodeValue(nil, &in)
+	require.NoError(t, err)
+	var out all
+	require.NoError(t, decodeValue(b, &out))
+	assert.Equal(t, in, out)
+	assert.NotNil(t, out.E, "empty stays empty, not nil")
+	assert.Nil(t, out.N)
+
+	for n := range len(b) {
+		var cut all
+		assert.Error(t, decodeValue(b[:n], &cut), "cut at %d", n)
+	}
+	_, err = encodeValue(nil, &struct{ C chan int }{})
+	assert.Error(t, err)
+	_, err = encodeValue(nil, &struct{ M map[int]string }{})
+	assert.Error(t, err)
+	_, err = encodeValue(nil, &struct{ x int }{})
+	assert.Error(t, err)
+}

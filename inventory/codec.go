@@ -24,7 +24,10 @@ var errCodec = errors.New("cache codec: damaged value")
 // codecFunc encodes or decodes one value of a type.
 type codec struct {
 	enc func(b []byte, v reflect.Value) []byte
-	dec func(d *decoder, v reflect.Value) error
+	// dec decodes into the value of the codec's type at p, which must
+	// be that type's zero value. It writes through p without reflect's
+	// checks: the type is known when the codec is made.
+	dec func(d *decoder, p unsafe.Pointer) error
 }
 
 var codecs sync.Map // reflect.Type -> *codec
@@ -60,7 +63,7 @@ func decodeValue(b []byte, p any) error {
 		return err
 	}
 	d := &decoder{b: b}
-	if err := c.dec(d, v); err != nil {
+	if err := c.dec(d, v.Addr().UnsafePointer()); err != nil {
 		return err
 	}
 	if len(d.b) != 0 {
@@ -116,9 +119,9 @@ func makeCodec(t reflect.Type) (*codec, error) {
 	case reflect.String:
 		return &codec{
 			enc: func(b []byte, v reflect.Value) []byte { return appendBytes(b, []byte(v.String())) },
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				s, err := d.str()
-				v.SetString(s)
+				*(*string)(p) = s
 				return err
 			},
 		}, nil
@@ -130,38 +133,56 @@ func makeCodec(t reflect.Type) (*codec, error) {
 				}
 				return append(b, 0)
 			},
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				if len(d.b) == 0 || d.b[0] > 1 {
 					return errCodec
 				}
-				v.SetBool(d.b[0] == 1)
+				*(*bool)(p) = d.b[0] == 1
 				d.b = d.b[1:]
 				return nil
 			},
 		}, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		kind := t.Kind()
 		return &codec{
 			enc: func(b []byte, v reflect.Value) []byte { return binary.AppendVarint(b, v.Int()) },
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				n, k := binary.Varint(d.b)
 				if k <= 0 {
 					return errCodec
 				}
 				d.b = d.b[k:]
-				v.SetInt(n)
+				switch kind {
+				case reflect.Int:
+					*(*int)(p) = int(n)
+				case reflect.Int8:
+					*(*int8)(p) = int8(n)
+				case reflect.Int16:
+					*(*int16)(p) = int16(n)
+				case reflect.Int32:
+					*(*int32)(p) = int32(n)
+				default:
+					*(*int64)(p) = n
+				}
 				return nil
 			},
 		}, nil
 	case reflect.Float64, reflect.Float32:
+		is32 := t.Kind() == reflect.Float32
 		return &codec{
 			enc: func(b []byte, v reflect.Value) []byte {
 				return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
 			},
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				if len(d.b) < 8 {
 					return errCodec
 				}
-				v.SetFloat(math.Float64frombits(binary.LittleEndian.Uint64(d.b)))
+				f := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+				if is32 {
+					*(*float32)(p) = float32(f)
+				} else {
+					*(*float64)(p) = f
+				}
 				d.b = d.b[8:]
 				return nil
 			},
@@ -178,7 +199,7 @@ func makeCodec(t reflect.Type) (*codec, error) {
 				}
 				return elem.enc(append(b, 1), v.Elem())
 			},
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				if len(d.b) == 0 || d.b[0] > 1 {
 					return errCodec
 				}
@@ -187,9 +208,9 @@ func makeCodec(t reflect.Type) (*codec, error) {
 				if !set {
 					return nil
 				}
-				p := reflect.New(t.Elem())
-				v.Set(p)
-				return elem.dec(d, p.Elem())
+				q := reflect.New(t.Elem()).UnsafePointer()
+				*(*unsafe.Pointer)(p) = q
+				return elem.dec(d, q)
 			},
 		}, nil
 	case reflect.Slice:
@@ -197,6 +218,7 @@ func makeCodec(t reflect.Type) (*codec, error) {
 		if err != nil {
 			return nil, err
 		}
+		size := t.Elem().Size()
 		return &codec{
 			enc: func(b []byte, v reflect.Value) []byte {
 				if v.IsNil() {
@@ -208,18 +230,19 @@ func makeCodec(t reflect.Type) (*codec, error) {
 				}
 				return b
 			},
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				n, isNil, err := d.length()
 				if err != nil || isNil {
 					return err
 				}
 				s := reflect.MakeSlice(t, n, n)
+				base := s.UnsafePointer()
 				for i := range n {
-					if err := elem.dec(d, s.Index(i)); err != nil {
+					if err := elem.dec(d, unsafe.Add(base, uintptr(i)*size)); err != nil {
 						return err
 					}
 				}
-				v.Set(s)
+				reflect.NewAt(t, p).Elem().Set(s)
 				return nil
 			},
 		}, nil
@@ -249,34 +272,35 @@ func makeCodec(t reflect.Type) (*codec, error) {
 				}
 				return b
 			},
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				n, isNil, err := d.length()
 				if err != nil || isNil {
 					return err
 				}
 				m := reflect.MakeMapWithSize(t, n)
-				k := reflect.New(t.Key()).Elem()
-				e := reflect.New(t.Elem()).Elem()
+				k := reflect.New(t.Key())
+				e := reflect.New(t.Elem())
 				for i := range n {
 					if i > 0 {
-						e.SetZero() // SetMapIndex copied it
+						e.Elem().SetZero() // SetMapIndex copied it
 					}
-					if err := key.dec(d, k); err != nil {
+					if err := key.dec(d, k.UnsafePointer()); err != nil {
 						return err
 					}
-					if err := elem.dec(d, e); err != nil {
+					if err := elem.dec(d, e.UnsafePointer()); err != nil {
 						return err
 					}
-					m.SetMapIndex(k, e)
+					m.SetMapIndex(k.Elem(), e.Elem())
 				}
-				v.Set(m)
+				reflect.NewAt(t, p).Elem().Set(m)
 				return nil
 			},
 		}, nil
 	case reflect.Struct:
 		type field struct {
-			index int
-			c     *codec
+			index  int
+			offset uintptr
+			c      *codec
 		}
 		var fields []field
 		for i := range t.NumField() {
@@ -288,7 +312,7 @@ func makeCodec(t reflect.Type) (*codec, error) {
 			if err != nil {
 				return nil, err
 			}
-			fields = append(fields, field{i, c})
+			fields = append(fields, field{i, f.Offset, c})
 		}
 		return &codec{
 			enc: func(b []byte, v reflect.Value) []byte {
@@ -297,9 +321,9 @@ func makeCodec(t reflect.Type) (*codec, error) {
 				}
 				return b
 			},
-			dec: func(d *decoder, v reflect.Value) error {
+			dec: func(d *decoder, p unsafe.Pointer) error {
 				for _, f := range fields {
-					if err := f.c.dec(d, v.Field(f.index)); err != nil {
+					if err := f.c.dec(d, unsafe.Add(p, f.offset)); err != nil {
 						return err
 					}
 				}

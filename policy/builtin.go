@@ -43,6 +43,7 @@ func checkTargetArtifact(c *checkContext) []Finding {
 		return nil
 	}
 	var out []Finding
+	targetNames := slices.Sorted(maps.Keys(c.inv.Settings.Targets))
 	for _, m := range c.inv.Models {
 		if !m.Valid || m.Retired {
 			continue
@@ -52,7 +53,7 @@ func checkTargetArtifact(c *checkContext) []Finding {
 			if !ok {
 				continue // stage-version's finding
 			}
-			for _, name := range slices.Sorted(maps.Keys(c.inv.Settings.Targets)) {
+			for _, name := range targetNames {
 				t := c.inv.Settings.Targets[name]
 				if t.Stage != stage {
 					continue
