@@ -122,6 +122,13 @@ func (c *Cache) open() *cacheSession {
 		}
 		s.packs = append(s.packs, p)
 	}
+	// Sized for a load that uses every entry of the largest pack, which
+	// is the common one: the map does not grow entry by entry.
+	most := 0
+	for _, p := range s.packs {
+		most = max(most, len(p.index)/indexRecord)
+	}
+	s.used = make(map[cacheKey]entryLoc, most)
 	return s
 }
 

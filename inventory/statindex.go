@@ -99,15 +99,16 @@ func openStatIndex(dir string, src *Source, start time.Time) *statIndex {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	ix := &statIndex{
-		file:    filepath.Join(dir, statPrefix+hex.EncodeToString(sum[:12])+statSuffix),
-		tree:    abs,
-		models:  models,
-		fd:      int(models.Fd()),
-		cutoff:  start.Add(-statRacy).UnixNano(),
-		next:    map[string]*statEntry{},
-		visited: map[string]bool{},
+		file:   filepath.Join(dir, statPrefix+hex.EncodeToString(sum[:12])+statSuffix),
+		tree:   abs,
+		models: models,
+		fd:     int(models.Fd()),
+		cutoff: start.Add(-statRacy).UnixNano(),
 	}
 	ix.old = ix.read()
+	// Sized for a load of every folder, which is the common one.
+	ix.next = make(map[string]*statEntry, len(ix.old))
+	ix.visited = make(map[string]bool, len(ix.old))
 	return ix
 }
 
