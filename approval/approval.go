@@ -33,6 +33,10 @@ type Change struct {
 	To string `json:"to,omitempty"`
 	// Tier is the model's risk tier at head (at base for a removed model).
 	Tier string `json:"tier,omitempty"`
+	// BaseTier is the model's risk tier at base when head changes it: a
+	// pull request cannot lower its own bar by lowering the tier, so the
+	// change needs what either tier asks.
+	BaseTier string `json:"baseTier,omitempty"`
 }
 
 // String returns "model stage from→to", "-" for an absent version.
@@ -82,12 +86,15 @@ func Changes(base, head *inventory.Inventory) []Change {
 			continue
 		}
 		var from, to map[string]string
-		tier := ""
+		tier, baseTier := "", ""
 		if bm != nil {
 			from, tier = bm.Stages, bm.Card.Risk.Tier
 		}
 		if hm != nil {
-			to, tier = hm.Stages, hm.Card.Risk.Tier
+			to = hm.Stages
+			if t := hm.Card.Risk.Tier; t != tier {
+				baseTier, tier = tier, t
+			}
 		}
 		stages := map[string]bool{}
 		for s := range from {
@@ -99,7 +106,7 @@ func Changes(base, head *inventory.Inventory) []Change {
 		var cs []Change
 		for s := range stages {
 			if from[s] != to[s] {
-				cs = append(cs, Change{Model: name, Stage: s, From: from[s], To: to[s], Tier: tier})
+				cs = append(cs, Change{Model: name, Stage: s, From: from[s], To: to[s], Tier: tier, BaseTier: baseTier})
 			}
 		}
 		sort.Slice(cs, func(i, j int) bool {
@@ -142,14 +149,25 @@ func Requirements(settings schema.Settings, changes []Change) []Requirement {
 		if !ok {
 			continue
 		}
-		r := Requirement{Change: c, Min: a.Min, Eligible: a.From}
-		if o, ok := a.ByRisk[c.Tier]; ok && c.Tier != "" {
-			r.Min, r.Eligible = o.Min, o.From
+		of := func(tier string) Requirement {
+			r := Requirement{Change: c, Min: a.Min, Eligible: a.From}
+			if o, ok := a.ByRisk[tier]; ok && tier != "" {
+				r.Min, r.Eligible = o.Min, o.From
+			}
+			return r
 		}
-		if r.Min <= 0 {
+		r := of(c.Tier)
+		if r.Min > 0 {
+			out = append(out, r)
+		}
+		if c.BaseTier == "" {
 			continue
 		}
-		out = append(out, r)
+		// The tier changed: what the base's tier asks is needed too,
+		// unless it asks the same.
+		if b := of(c.BaseTier); b.Min > 0 && (b.Min != r.Min || !slices.Equal(b.Eligible, r.Eligible)) {
+			out = append(out, b)
+		}
 	}
 	return out
 }
@@ -307,7 +325,12 @@ func Describe(results []Result) string {
 		missing = append(missing, fmt.Sprintf("%s %s: %d more from %s", r.Model, r.Stage, r.Missing(), who))
 	}
 	if len(missing) == 0 {
-		return fmt.Sprintf("all required approvals present (%d %s)", len(results), pluralWord(len(results), "change"))
+		// A change whose tier changed has more than one requirement.
+		changes := map[Change]bool{}
+		for _, r := range results {
+			changes[r.Change] = true
+		}
+		return fmt.Sprintf("all required approvals present (%d %s)", len(changes), pluralWord(len(changes), "change"))
 	}
 	return "waiting for " + strings.Join(missing, "; ")
 }

@@ -70,6 +70,36 @@ func TestRequirements(t *testing.T) {
 	assert.Equal(t, Requirement{Change: changes[3], Min: 1, Eligible: []string{"@acme/platform"}}, got[2])
 }
 
+// TestTierChangeKeepsTheBar: a pull request that lowers a model's risk
+// tier while it promotes it still needs what the base's tier asks, and one
+// that raises it needs what the new tier asks.
+func TestTierChangeKeepsTheBar(t *testing.T) {
+	settings := schema.Settings{Approvals: map[string]schema.Approval{
+		"production": {Min: 1, ByRisk: map[string]schema.RiskApproval{
+			"high":   {Min: 2, From: []string{"@acme/risk"}},
+			"medium": {Min: 1},
+		}},
+	}}
+	base := inv(model("a", "high", map[string]string{"production": "1.0.0"}), model("b", "low", map[string]string{"production": "1.0.0"}))
+	head := inv(model("a", "low", map[string]string{"production": "2.0.0"}), model("b", "high", map[string]string{"production": "2.0.0"}))
+	changes := Changes(base, head)
+	assert.Equal(t, []Change{
+		{Model: "a", Stage: "production", From: "1.0.0", To: "2.0.0", Tier: "low", BaseTier: "high"},
+		{Model: "b", Stage: "production", From: "1.0.0", To: "2.0.0", Tier: "high", BaseTier: "low"},
+	}, changes)
+	got := Requirements(settings, changes)
+	require.Len(t, got, 4)
+	assert.Equal(t, Requirement{Change: changes[0], Min: 1}, got[0], "the head's tier")
+	assert.Equal(t, Requirement{Change: changes[0], Min: 2, Eligible: []string{"@acme/risk"}}, got[1], "and the base's")
+	assert.Equal(t, Requirement{Change: changes[1], Min: 2, Eligible: []string{"@acme/risk"}}, got[2], "the new tier's")
+	assert.Equal(t, Requirement{Change: changes[1], Min: 1}, got[3], "and the base's, the default")
+
+	// A tier that changes between two that ask the same adds nothing.
+	same := inv(model("a", "medium", map[string]string{"production": "2.0.0"}))
+	changes = Changes(inv(model("a", "unset", map[string]string{"production": "1.0.0"})), same)
+	assert.Len(t, Requirements(settings, changes), 1)
+}
+
 func TestEvaluate(t *testing.T) {
 	const head, old = "bbbb", "aaaa"
 	at := func(m int) time.Time { return time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC) }

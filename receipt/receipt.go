@@ -237,12 +237,8 @@ func (is *Issuer) predicate(ctx context.Context, r reconciler.ReceiptRequest) (*
 		tier = m.Card.Risk.Tier
 	}
 	reqs := approval.Requirements(inv.Settings, []approval.Change{{Model: c.Model, Stage: r.Stage, From: c.From, To: c.To, Tier: tier}})
-	if len(reqs) == 1 {
-		eligible := reqs[0].Eligible
-		if eligible == nil {
-			eligible = []string{}
-		}
-		p.Requirement = &Requirement{Min: reqs[0].Min, Eligible: eligible}
+	if len(reqs) > 0 {
+		p.Requirement = requirementOf(reqs[0])
 	}
 	lk := is.lookup(ctx, inv, rev)
 	p.PullRequestError = lk.err
@@ -253,16 +249,25 @@ func (is *Issuer) predicate(ctx context.Context, r reconciler.ReceiptRequest) (*
 	p.PullRequest = &PullRequest{Number: pr.Number, URL: pr.URL, Title: pr.Title, Author: pr.Author,
 		HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, MergeCommitSHA: pr.MergeCommitSHA, MergedAt: pr.MergedAt.UTC()}
 	counted := map[string]approval.Approval{}
-	if len(reqs) == 1 {
-		// The same count as the cairn/approvals status.
+	if len(reqs) > 0 {
+		// The same count as the cairn/approvals status. Where the change
+		// has more than one requirement (its risk tier changed), the
+		// receipt names the first one not met, and is met when all are.
 		results, err := approval.Evaluate(ctx, reqs, lk.reviews, pr.Author, pr.HeadSHA, lk.members)
 		if err != nil {
 			p.PullRequestError = oneLine(err.Error())
 		} else {
-			p.Requirement.Satisfied = results[0].Satisfied()
-			for _, a := range results[0].Approvals {
-				counted[strings.ToLower(a.Login)] = a
+			met := true
+			for i, res := range results {
+				if !res.Satisfied() && met {
+					met = false
+					p.Requirement = requirementOf(reqs[i])
+				}
+				for _, a := range res.Approvals {
+					counted[strings.ToLower(a.Login)] = a
+				}
 			}
+			p.Requirement.Satisfied = met
 		}
 	}
 	for _, a := range approval.Approved(lk.reviews, pr.Author, pr.HeadSHA) {
@@ -273,6 +278,15 @@ func (is *Issuer) predicate(ctx context.Context, r reconciler.ReceiptRequest) (*
 		p.Approvers = append(p.Approvers, ap)
 	}
 	return p, nil
+}
+
+// requirementOf is r as a receipt records it, not yet met.
+func requirementOf(r approval.Requirement) *Requirement {
+	eligible := r.Eligible
+	if eligible == nil {
+		eligible = []string{}
+	}
+	return &Requirement{Min: r.Min, Eligible: eligible}
 }
 
 // lookup returns what GitHub says of rev, asking once per revision.
