@@ -463,7 +463,7 @@ func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
 // fail records a revision that was not applied; the last good one stays.
 func (d *Daemon) fail(result, rev string, err error) string {
 	msg := maskURL(err.Error())
-	d.log.Error("reconcile "+result, "revision", short(rev), "error", msg)
+	d.log.Error("reconcile "+result, "revision", inventory.ShortHash(rev), "error", msg)
 	d.mu.Lock()
 	if result == ResultRefused {
 		// Stalled: only a new revision can succeed. Failed targets and
@@ -476,13 +476,6 @@ func (d *Daemon) fail(result, rev string, err error) string {
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
 	return result
-}
-
-func short(rev string) string {
-	if len(rev) > 12 {
-		return rev[:12]
-	}
-	return rev
 }
 
 // driftTick observes the targets against the last good revision (healing

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 	"github.com/cairnops/cairn/remedy"
 )
@@ -236,7 +237,7 @@ func (d *Daemon) webhook(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "this replica follows; "+leader+" leads and fetches the push on its next poll\n")
 		return
 	}
-	d.log.Info("push webhook", "after", short(push.After), "delivery", r.Header.Get("X-GitHub-Delivery"))
+	d.log.Info("push webhook", "after", inventory.ShortHash(push.After), "delivery", r.Header.Get("X-GitHub-Delivery"))
 	d.Trigger()
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -161,7 +161,7 @@ func (d *Daemon) recover(ctx context.Context, inv *inventory.Inventory, ropts re
 		return err
 	}
 	if len(entries) > 0 {
-		d.log.Warn("recorded changes of an interrupted apply", "revision", short(j.Revision), "entries", len(entries))
+		d.log.Warn("recorded changes of an interrupted apply", "revision", inventory.ShortHash(j.Revision), "entries", len(entries))
 	}
 	return clearJournal(d.opts.StateDir)
 }

@@ -160,11 +160,15 @@ func OpenCommit(ctx context.Context, repo *git.Repository, dir, rev string) (*So
 }
 
 // ShortRevision is the revision as people read it: 12 hex digits, or Worktree.
-func (s *Source) ShortRevision() string {
-	if len(s.Revision) > 12 && s.Revision != Worktree {
-		return s.Revision[:12]
+func (s *Source) ShortRevision() string { return ShortHash(s.Revision) }
+
+// ShortHash is a commit hash as people read it: its first 12 hex digits.
+// Anything shorter, such as Worktree, is returned as it is.
+func ShortHash(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
 	}
-	return s.Revision
+	return rev
 }
 
 // treeFS is an fs.FS over a git tree. Symbolic links are followed while they

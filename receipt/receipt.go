@@ -145,6 +145,9 @@ type Options struct {
 	// GitHub connects to the repository whose pull requests brought the
 	// revisions; nil, or an error, records no pull request and says why.
 	GitHub func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error)
+	// Load evaluates the pull request's base, whose settings govern what
+	// the change needed (approval.Governing), as the status counted it.
+	Load inventory.Options
 }
 
 // Issuer issues receipts; it implements reconciler.Receipts. It looks up
@@ -232,24 +235,41 @@ func (is *Issuer) predicate(ctx context.Context, r reconciler.ReceiptRequest) (*
 		Approvers: []Approver{}, Rules: rules(v, c.Model), Signature: signatureOf(v, c.Model, c.To),
 		Apply: Apply{Action: string(c.Action), From: c.From, Result: r.Result, Time: r.Time.UTC()},
 	}
-	tier := ""
+	change := approval.Change{Model: c.Model, Stage: r.Stage, From: c.From, To: c.To}
 	if m := inv.Model(c.Model); m != nil {
-		tier = m.Card.Risk.Tier
-	}
-	reqs := approval.Requirements(inv.Settings, []approval.Change{{Model: c.Model, Stage: r.Stage, From: c.From, To: c.To, Tier: tier}})
-	if len(reqs) > 0 {
-		p.Requirement = requirementOf(reqs[0])
+		change.Tier = m.Card.Risk.Tier
 	}
 	lk := is.lookup(ctx, inv, rev)
 	p.PullRequestError = lk.err
 	if lk.pr == nil {
-		return p, nil // a direct push approves nothing: a requirement stays unmet
+		// A direct push approves nothing: a requirement stays unmet.
+		if reqs := approval.Requirements(inv.Settings, []approval.Change{change}); len(reqs) > 0 {
+			p.Requirement = requirementOf(reqs[0])
+		}
+		return p, nil
 	}
 	pr := lk.pr
+	// What the change needed is what the pull request's base asked, as
+	// the cairn/approvals status counted it: a pull request that lowered
+	// its own bar does not make its receipt read "met".
+	settings := inv.Settings
+	base, err := is.base(ctx, inv, pr.BaseSHA, c.Model)
+	if err != nil {
+		p.PullRequestError = oneLine(err.Error())
+	} else {
+		settings = approval.Governing(base, inv)
+		if bm := base.Model(c.Model); bm != nil && bm.Valid && bm.Card.Risk.Tier != change.Tier {
+			change.BaseTier = bm.Card.Risk.Tier
+		}
+	}
+	reqs := approval.Requirements(settings, []approval.Change{change})
+	if len(reqs) > 0 {
+		p.Requirement = requirementOf(reqs[0])
+	}
 	p.PullRequest = &PullRequest{Number: pr.Number, URL: pr.URL, Title: pr.Title, Author: pr.Author,
 		HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA, MergeCommitSHA: pr.MergeCommitSHA, MergedAt: pr.MergedAt.UTC()}
 	counted := map[string]approval.Approval{}
-	if len(reqs) > 0 {
+	if len(reqs) > 0 && err == nil {
 		// The same count as the cairn/approvals status. Where the change
 		// has more than one requirement (its risk tier changed), the
 		// receipt names the first one not met, and is met when all are.
@@ -278,6 +298,26 @@ func (is *Issuer) predicate(ctx context.Context, r reconciler.ReceiptRequest) (*
 		p.Approvers = append(p.Approvers, ap)
 	}
 	return p, nil
+}
+
+// base evaluates model at the pull request's base revision sha, in the
+// repository of head.
+func (is *Issuer) base(ctx context.Context, head *inventory.Inventory, sha, model string) (*inventory.Inventory, error) {
+	src := head.Source
+	if sha == "" || src == nil || src.Repo == nil {
+		return nil, errors.New("the pull request's base cannot be read: no base commit or no repository")
+	}
+	bsrc, err := inventory.OpenCommit(ctx, src.Repo, src.Dir, sha)
+	if err != nil {
+		return nil, fmt.Errorf("the pull request's base %s cannot be read (fetch it): %w", inventory.ShortHash(sha), err)
+	}
+	opts := is.opts.Load
+	opts.Only = []string{model}
+	base, err := inventory.Load(ctx, bsrc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("the pull request's base %s: %w", inventory.ShortHash(sha), err)
+	}
+	return base, nil
 }
 
 // requirementOf is r as a receipt records it, not yet met.

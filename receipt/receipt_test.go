@@ -13,6 +13,8 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -26,44 +28,68 @@ import (
 	"github.com/cairnops/cairn/signing"
 )
 
-const (
-	prHead   = "1111111111111111111111111111111111111111"
-	baseSHA  = "2222222222222222222222222222222222222222"
-	mergeSHA = "3333333333333333333333333333333333333333"
-)
+// prHead is the pull request's head commit, which the reviews name; the
+// base and merge commits are real commits of the fixture's repository.
+const prHead = "1111111111111111111111111111111111111111"
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-// fixture is a quickstart inventory whose production approvals for high
-// risk take @acme/ml-platform or @carol, a GitHub stand-in with pull request
-// #1 merged as mergeSHA and approved by bob (through the team) and carol,
-// and an operator key.
+// carolHigh is the fixture's base approvals for high risk: two of
+// @acme/ml-platform or @carol.
+const (
+	quickstartHigh = `high: {min: 2, from: ["@acme/ml-platform", "@acme/model-risk"]}`
+	carolHigh      = `high: {min: 2, from: ["@acme/ml-platform", "@carol"]}`
+)
+
+// fixture is a git repository of the quickstart inventory whose production
+// approvals for high risk take two of @acme/ml-platform or @carol (the base
+// commit), and a merge commit on it; a GitHub stand-in with pull request #1
+// merged as the merge commit and approved by bob (through the team) and
+// carol; and an operator key.
 type fixture struct {
-	dir, state string
-	gh         *githubtest.Server
-	pub        crypto.PublicKey
-	pubPEM     []byte
-	issuer     *receipt.Issuer
+	dir, state  string
+	base, merge string // commit hashes
+	gh          *githubtest.Server
+	pub         crypto.PublicKey
+	pubPEM      []byte
+	issuer      *receipt.Issuer
+}
+
+// fixtureOptions change what the pull request did.
+type fixtureOptions struct {
+	headHigh string   // the merge commit's approvals for high risk, if it changed them
+	approved []string // who approved the head, besides the author
 }
 
 func newFixture(t *testing.T) *fixture {
+	return newFixtureWith(t, fixtureOptions{approved: []string{"bob", "carol"}})
+}
+
+func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), state: t.TempDir()}
 	files := gatetest.Quickstart(t)
 	inv := files["inventory.cue"]
-	old := `high: {min: 2, from: ["@acme/ml-platform", "@acme/model-risk"]}`
-	require.Contains(t, inv, old)
-	files["inventory.cue"] = strings.Replace(inv, old, `high: {min: 2, from: ["@acme/ml-platform", "@carol"]}`, 1)
+	require.Contains(t, inv, quickstartHigh)
+	files["inventory.cue"] = strings.Replace(inv, quickstartHigh, carolHigh, 1)
 	gatetest.Write(t, f.dir, files)
+	repo, err := git.PlainInit(f.dir, false)
+	require.NoError(t, err)
+	f.base = commitAll(t, repo, "the base")
+	if o.headHigh != "" {
+		gatetest.Write(t, f.dir, map[string]string{"inventory.cue": strings.Replace(files["inventory.cue"], carolHigh, o.headHigh, 1)})
+	}
+	f.merge = commitAll(t, repo, "Merge pull request #1")
 
 	f.gh = githubtest.New(t, githubtest.WithRepository("acme/model-inventory"))
 	n := f.gh.OpenPull("promote fraud-detector 2.3.0", "promote", "main", "alice", prHead)
 	f.gh.AddTeamMember("acme", "ml-platform", "bob")
 	f.gh.AddReview(n, "alice", "APPROVED", prHead) // the author: never counts
-	f.gh.AddReview(n, "bob", "APPROVED", prHead)
-	f.gh.AddReview(n, "carol", "APPROVED", prHead)
-	f.gh.AddReview(n, "dave", "APPROVED", baseSHA) // an older commit: does not count
-	f.gh.MergePull(n, baseSHA, mergeSHA)
+	for _, who := range o.approved {
+		f.gh.AddReview(n, who, "APPROVED", prHead)
+	}
+	f.gh.AddReview(n, "dave", "APPROVED", f.base) // an older commit: does not count
+	f.gh.MergePull(n, f.base, f.merge)
 
 	priv, pub, err := signing.GenerateKey(nil)
 	require.NoError(t, err)
@@ -75,12 +101,24 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	f.pub, err = signing.LoadPublicKey(filepath.Join(filepath.Dir(keyFile), "operator.pub"))
 	require.NoError(t, err)
-	f.issuer, err = receipt.New(receipt.Options{Signer: signer, StateDir: f.state, WorktreeRef: mergeSHA,
+	f.issuer, err = receipt.New(receipt.Options{Signer: signer, StateDir: f.state, WorktreeRef: f.merge,
 		GitHub: func(ctx context.Context, inv *inventory.Inventory) (*forge.Client, error) {
 			return forge.New(ctx, forge.Options{APIURL: f.gh.URL, Token: f.gh.Token, Repository: f.gh.FullName()})
 		}})
 	require.NoError(t, err)
 	return f
+}
+
+// commitAll commits every file of repo's work tree and returns the hash.
+func commitAll(t *testing.T, repo *git.Repository, msg string) string {
+	t.Helper()
+	wt, err := repo.Worktree()
+	require.NoError(t, err)
+	require.NoError(t, wt.AddGlob("."))
+	h, err := wt.Commit(msg, &git.CommitOptions{AllowEmptyCommits: true,
+		Author: &object.Signature{Name: "t", Email: "t@example.com", When: now}})
+	require.NoError(t, err)
+	return h.String()
 }
 
 func (f *fixture) apply(t *testing.T) (*reconciler.Result, error) {
@@ -126,7 +164,7 @@ func TestReceiptNamesTheApprovers(t *testing.T) {
 	assert.Equal(t, "fraud-detector", p.Model)
 	assert.Equal(t, "2.3.0", p.Version)
 	assert.Equal(t, "production", p.Stage)
-	assert.Equal(t, mergeSHA, p.Revision)
+	assert.Equal(t, f.merge, p.Revision)
 	require.NotNil(t, p.PullRequest)
 	assert.Equal(t, 1, p.PullRequest.Number)
 	assert.Equal(t, "alice", p.PullRequest.Author)
@@ -153,7 +191,7 @@ func TestReceiptNamesTheApprovers(t *testing.T) {
 	// revision, however many models the apply changed.
 	n := 0
 	for _, ev := range f.gh.Events() {
-		if strings.Contains(ev.Path, "/commits/"+mergeSHA+"/pulls") {
+		if strings.Contains(ev.Path, "/commits/"+f.merge+"/pulls") {
 			n++
 		}
 	}
@@ -161,6 +199,46 @@ func TestReceiptNamesTheApprovers(t *testing.T) {
 
 	t.Run("cue vet", func(t *testing.T) { vetStatement(t, statementOf(t, f.state, e)) })
 	t.Run("cosign", func(t *testing.T) { cosignVerifies(t, f, e) })
+}
+
+// TestReceiptRequirementIsTheBase's: a pull request that lowered its own
+// bar and was merged anyway is "not met" in its receipt, as the
+// cairn/approvals status said; one that raised it needs what its base asked.
+func TestReceiptRequirementIsTheBases(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		headHigh string
+		approved []string
+		want     receipt.Requirement
+	}{
+		{"lowered", `high: {min: 1, from: ["@acme/ml-platform"]}`, []string{"bob"},
+			receipt.Requirement{Min: 2, Eligible: []string{"@acme/ml-platform", "@carol"}, Satisfied: false}},
+		{"raised", `high: {min: 3, from: ["@acme/ml-platform", "@carol"]}`, []string{"bob", "carol"},
+			receipt.Requirement{Min: 2, Eligible: []string{"@acme/ml-platform", "@carol"}, Satisfied: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureWith(t, fixtureOptions{headHigh: tc.headHigh, approved: tc.approved})
+			_, err := f.apply(t)
+			require.NoError(t, err)
+			vr, err := receipt.Verify(t.Context(), f.state, prodEntry(t, f.state), []crypto.PublicKey{f.pub})
+			require.NoError(t, err)
+			require.NotNil(t, vr.Predicate.Requirement)
+			assert.Equal(t, tc.want, *vr.Predicate.Requirement)
+			assert.Empty(t, vr.Predicate.PullRequestError)
+		})
+	}
+
+	// A base that is not in the repository (a shallow clone) is named,
+	// and the requirement is not met.
+	f := newFixture(t)
+	f.gh.MergePull(1, "4444444444444444444444444444444444444444", f.merge)
+	_, err := f.apply(t)
+	require.NoError(t, err)
+	vr, err := receipt.Verify(t.Context(), f.state, prodEntry(t, f.state), []crypto.PublicKey{f.pub})
+	require.NoError(t, err)
+	require.NotNil(t, vr.Predicate.Requirement)
+	assert.False(t, vr.Predicate.Requirement.Satisfied)
+	assert.Contains(t, vr.Predicate.PullRequestError, "the pull request's base 444444444444 cannot be read (fetch it)")
 }
 
 func TestReceiptTamperedOrOtherKey(t *testing.T) {

@@ -64,7 +64,7 @@ func (g githubDeployments) Begin(ctx context.Context, d Deployment) (func(contex
 	}
 	id, err := g.fc.CreateDeployment(ctx, forge.DeploymentRequest{
 		Environment: d.Target, Ref: ref,
-		Description: fmt.Sprintf("cairn apply of %s to %s (%s)", short(ref), d.Target, d.Stage),
+		Description: fmt.Sprintf("cairn apply of %s to %s (%s)", inventory.ShortHash(ref), d.Target, d.Stage),
 		Payload:     map[string]any{"target": d.Target, "stage": d.Stage, "models": models},
 	})
 	if err != nil {
@@ -83,13 +83,6 @@ func (g githubDeployments) Begin(ctx context.Context, d Deployment) (func(contex
 		}
 		return g.fc.SetDeploymentStatus(ctx, id, state, desc, d.URL)
 	}, nil
-}
-
-func short(rev string) string {
-	if len(rev) > 12 {
-		return rev[:12]
-	}
-	return rev
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

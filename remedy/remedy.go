@@ -304,7 +304,7 @@ func (r *run) rollback(ctx context.Context, branch string, fs []Finding) Outcome
 	title := fmt.Sprintf("Roll back %s %s to %s", f.Model, f.Stage, prev.Version)
 	var body strings.Builder
 	fmt.Fprintf(&body, "Cairn proposes to roll back **%s** in **%s** from `%s` to `%s`, the version it held before (commit `%s`), because %s.\n\n",
-		f.Model, f.Stage, f.Version, prev.Version, short(prev.Commit), monitorsBreached(fs))
+		f.Model, f.Stage, f.Version, prev.Version, inventory.ShortHash(prev.Commit), monitorsBreached(fs))
 	evidence(&body, fs)
 	return r.propose(ctx, o, forge.Proposal{
 		Branch:   branch,
@@ -488,13 +488,6 @@ func evidence(b *strings.Builder, fs []Finding) {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

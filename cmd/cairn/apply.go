@@ -67,7 +67,7 @@ func runApply(ctx context.Context, opts *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	is, err := receiptIssuer(ctx, opts.receiptKey, src, ropts.StateDir, "", envGitHub(v.Inventory))
+	is, err := receiptIssuer(ctx, opts.globalOptions, opts.receiptKey, src, ropts.StateDir, "", envGitHub(v.Inventory))
 	if err != nil {
 		return err
 	}

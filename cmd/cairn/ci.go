@@ -437,7 +437,7 @@ func runCIPullRequest(ctx context.Context, opts *ciOptions, ev *ghEvent, review 
 		return err
 	}
 	fmt.Fprintf(opts.stderr, "checked %s at %s against %s: %s\n", plural(c.report.Models, "model"),
-		c.src.ShortRevision(), short(baseRev), summaryText(c.report.Summary))
+		c.src.ShortRevision(), inventory.ShortHash(baseRev), summaryText(c.report.Summary))
 	if !review && c.report.Summary.Errors > 0 {
 		return findingsExit
 	}
@@ -449,13 +449,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 // runCIValidate validates the checkout and publishes the results, without
@@ -541,7 +534,7 @@ func runCIPush(ctx context.Context, opts *ciOptions, ev *ghEvent, doApply bool) 
 		if ref == "" {
 			ref = opts.sha
 		}
-		is, err := receiptIssuer(ctx, opts.receiptKey, src, ropts.StateDir, ref, conn)
+		is, err := receiptIssuer(ctx, opts.globalOptions, opts.receiptKey, src, ropts.StateDir, ref, conn)
 		if err != nil {
 			return err
 		}

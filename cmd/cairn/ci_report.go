@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cairnops/cairn/approval"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 	"github.com/cairnops/cairn/schema"
 )
@@ -111,10 +112,10 @@ func (r *ciReport) summary() string {
 	b.WriteString(line + "\n\n")
 	fmt.Fprintf(&b, "Checked %s", plural(r.Report.Models, "model"))
 	if r.HeadSHA != "" {
-		fmt.Fprintf(&b, " at `%s`", short(r.HeadSHA))
+		fmt.Fprintf(&b, " at `%s`", inventory.ShortHash(r.HeadSHA))
 	}
 	if r.BaseSHA != "" {
-		fmt.Fprintf(&b, " against base `%s`", short(r.BaseSHA))
+		fmt.Fprintf(&b, " against base `%s`", inventory.ShortHash(r.BaseSHA))
 	}
 	fmt.Fprintf(&b, ": %s, %s.", plural(len(r.Changes), "stage change"), summaryText(s))
 	if !r.NoApprovals {

@@ -196,7 +196,7 @@ func runDaemon(ctx context.Context, opts *daemonOptions) error {
 			return err
 		}
 		dopts.Receipts = func() reconciler.Receipts {
-			is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, GitHub: conn.client})
+			is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, GitHub: conn.client, Load: dopts.Load})
 			if err != nil {
 				logger.Error("receipts", "error", err.Error())
 				return nil

@@ -136,7 +136,7 @@ func runHistory(ctx context.Context, opts *historyOptions) error {
 	for _, rev := range slices.Sorted(maps.Keys(receipts)) {
 		for _, r := range receipts[rev] {
 			if !shown[rev] && r.Error != "" {
-				fmt.Fprintf(opts.stdout, "%s (revision %s): %s\n", r.Receipt, short(rev), r)
+				fmt.Fprintf(opts.stdout, "%s (revision %s): %s\n", r.Receipt, inventory.ShortHash(rev), r)
 			}
 		}
 	}

@@ -35,12 +35,13 @@ func (o *receiptKeyOptions) AddFlags(fs *pflag.FlagSet) {
 // receiptIssuer returns the issuer of receipts signed with key, nil when
 // key is empty (receiptSigner). conn reaches the pull requests; worktreeRef
 // is the commit a work tree stands for.
-func receiptIssuer(ctx context.Context, key string, src *inventory.Source, stateDir, worktreeRef string, conn githubConn) (*receipt.Issuer, error) {
+func receiptIssuer(ctx context.Context, g *globalOptions, key string, src *inventory.Source, stateDir, worktreeRef string, conn githubConn) (*receipt.Issuer, error) {
 	signer, err := receiptSigner(ctx, key, src)
 	if err != nil || signer == nil {
 		return nil, err
 	}
-	is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, WorktreeRef: worktreeRef, GitHub: conn.client})
+	is, err := receipt.New(receipt.Options{Signer: signer, StateDir: stateDir, WorktreeRef: worktreeRef, GitHub: conn.client,
+		Load: inventory.Options{Isolate: evalIsolation(g), Cache: evalCache(g)}})
 	if err != nil {
 		return nil, usageError(err)
 	}
@@ -237,7 +238,7 @@ func runReceiptsVerify(ctx context.Context, opts *receiptsVerifyOptions, args []
 		}
 		ok++
 		p := vr.Predicate
-		fmt.Fprintf(opts.stdout, "ok %s@%s %s %s %s: %s\n", p.Model, p.Version, p.Target, short(p.Revision), vr.Signer, p.Summary())
+		fmt.Fprintf(opts.stdout, "ok %s@%s %s %s %s: %s\n", p.Model, p.Version, p.Target, inventory.ShortHash(p.Revision), vr.Signer, p.Summary())
 	}
 	what := "receipts"
 	if model != "" {
