@@ -368,6 +368,19 @@ func TestCodecRoundTrip(t *testing.T) {
 		var x schema.Model
 		assert.Error(t, decodeValue(b[:i], &x), "truncated at %d", i)
 	}
+	// The same value is the same bytes, whatever order its maps iterate in.
+	many := map[string]int{}
+	for i := range 32 {
+		many[fmt.Sprint(i)] = i
+	}
+	first, err := encodeValue(nil, &many)
+	require.NoError(t, err)
+	for range 20 {
+		again, err := encodeValue(nil, &many)
+		require.NoError(t, err)
+		require.Equal(t, first, again)
+	}
+
 	// Values on their own: nothing left over, nothing missing.
 	for _, v := range []any{new(int), new(int8), new(int16), new(int32), new(int64), new(float32), new(float64), new(bool), new(string)} {
 		b, err := encodeValue(nil, v)
@@ -431,7 +444,7 @@ func TestCodecKinds(t *testing.T) {
 	}
 	f := float32(-1.5)
 	in := all{I: -1 << 40, I8: -128, I16: 32767, I32: -1 << 31, I64: 1<<63 - 1, F32: 3.25, F64: -0.1, B: true,
-		S: []inner{{S: "a"}, {P: &f}}, M: map[string]inner{"x": {S: "y", P: &f}, "": {}}, P: &inner{S: "p"}, E: []string{}}
+		S: []inner{{S: "a"}, {P: &f}}, M: map[string]inner{"a": {S: "y", P: &f}, "b": {}, "": {}}, P: &inner{S: "p"}, E: []string{}}
 	b, err := encodeValue(nil, &in)
 	require.NoError(t, err)
 	var out all
@@ -444,6 +457,19 @@ func TestCodecKinds(t *testing.T) {
 		var cut all
 		assert.Error(t, decodeValue(b[:n], &cut), "cut at %d", n)
 	}
+	// The same value is the same bytes, whatever order its maps iterate in.
+	many := map[string]int{}
+	for i := range 32 {
+		many[fmt.Sprint(i)] = i
+	}
+	first, err := encodeValue(nil, &many)
+	require.NoError(t, err)
+	for range 20 {
+		again, err := encodeValue(nil, &many)
+		require.NoError(t, err)
+		require.Equal(t, first, again)
+	}
+
 	// Values on their own: nothing left over, nothing missing.
 	for _, v := range []any{new(int), new(int8), new(int16), new(int32), new(int64), new(float32), new(float64), new(bool), new(string)} {
 		b, err := encodeValue(nil, v)

@@ -324,3 +324,58 @@ func TestStatIndexListsAsReadDir(t *testing.T) {
 	assert.Len(t, got, 6)
 	assert.Len(t, ix.listed, 6, "kept for lookup")
 }
+
+// TestStatIndexOfALinkedTree: a work tree reached through a link to its
+// folder has the index of the folder itself.
+func TestStatIndexOfALinkedTree(t *testing.T) {
+	needStatIndex(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, cacheFixture)
+	link := filepath.Join(t.TempDir(), "link")
+	require.NoError(t, os.Symlink(dir, link))
+	real, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	a, b := statIndexOf(t, cache, real), statIndexOf(t, cache, link)
+	assert.Equal(t, a.file, b.file)
+	assert.Equal(t, real, b.tree)
+}
+
+// TestStatIndexCutoffIsStrict: a folder or file changed at the cutoff
+// itself is racy; one changed a nanosecond before is not. Modification and
+// change times count alike.
+func TestStatIndexCutoffIsStrict(t *testing.T) {
+	needStatIndex(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{"inventory.cue": cacheFixture["inventory.cue"], "models/a/model.cue": "package model\n"})
+	own := []sourceFile{{name: "models/a/model.cue", src: []byte("package model\n")}}
+	file := filepath.Join(dir, "models", "a", "model.cue")
+	ix := statIndexOf(t, cache, dir)
+	recorded := func(cutoff int64) bool {
+		ix.cutoff = cutoff
+		delete(ix.next, "a")
+		ix.record("models/a", own, filesHash(own))
+		return ix.next["a"] != nil
+	}
+	latest := func() int64 {
+		d, ok := lstatAt(ix.fd, "a")
+		require.True(t, ok)
+		f, ok := lstatAt(ix.fd, "a/model.cue")
+		require.True(t, ok)
+		return max(d.mtime, d.ctime, f.mtime, f.ctime)
+	}
+	// A modification time in the future, after the change time.
+	future := time.Now().Add(time.Hour)
+	require.NoError(t, os.Chtimes(file, future, future))
+	at := latest()
+	assert.Equal(t, future.UnixNano(), at)
+	assert.False(t, recorded(at), "modified at the cutoff")
+	assert.True(t, recorded(at+1))
+	// A modification time in the past: the change time is the latest.
+	past := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(file, past, past))
+	require.NoError(t, os.Chtimes(filepath.Dir(file), past, past))
+	at = latest()
+	assert.Greater(t, at, past.UnixNano())
+	assert.False(t, recorded(at), "changed at the cutoff")
+	assert.True(t, recorded(at+1))
+}
