@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/cairnops/cairn/artifact"
+	"github.com/cairnops/cairn/internal/keys"
 	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/signing"
 )
@@ -78,7 +78,7 @@ func signatures(ctx context.Context, inv *inventory.Inventory, opts Options) []S
 			continue
 		}
 		required := requiredStages(inv, m)
-		versions := slices.Sorted(maps.Keys(m.Versions))
+		versions := keys.Sorted(m.Versions)
 		for v := range required {
 			if _, ok := m.Versions[v]; !ok {
 				versions = append(versions, v)

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cairnops/cairn/schema"
 )
@@ -234,7 +235,7 @@ func decodeEntry(b []byte) (*cacheEntry, error) {
 		if !ok {
 			return nil, errEntry
 		}
-		e.files = append(e.files, string(s))
+		e.files = append(e.files, unsafe.String(unsafe.SliceData(s), len(s))) // b is not written to
 	}
 	probs, ok1 := next()
 	value, ok2 := next()
@@ -300,14 +301,15 @@ func filesHash(own []sourceFile) [sha256.Size]byte {
 }
 
 func (k *keyer) sum(fields ...string) cacheKey {
-	h := sha256.New()
-	h.Write(k.base)
+	// The bytes writeField would write, in one buffer: a key per model
+	// costs no allocation.
+	var buf [256]byte
+	b := append(buf[:0], k.base...)
 	for _, f := range fields {
-		writeField(h, f)
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
 	}
-	var out cacheKey
-	copy(out[:], h.Sum(nil))
-	return out
+	return sha256.Sum256(b)
 }
 
 // jobKey is the key of the output of the job name on input.

@@ -21,6 +21,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/parser"
 
+	"github.com/cairnops/cairn/internal/keys"
 	"github.com/cairnops/cairn/schema"
 )
 
@@ -611,12 +612,12 @@ func (ev *evaluator) evalModel(m *Model, own, defaults []sourceFile) (problems [
 // schema refuses: every later step may read the entries it names.
 func nullEntries(m *Model, at Position) []Problem {
 	var out []Problem
-	for _, v := range sortedKeys(m.Versions) {
+	for _, v := range keys.Sorted(m.Versions) {
 		if m.Versions[v] == nil {
 			out = append(out, Problem{Model: m.Name, Pos: at, Message: pathString([]string{"versions", v}) + ": must be a version, not null"})
 		}
 	}
-	for _, n := range sortedKeys(m.Monitors) {
+	for _, n := range keys.Sorted(m.Monitors) {
 		if m.Monitors[n] == nil {
 			out = append(out, Problem{Model: m.Name, Pos: at, Message: pathString([]string{"monitors", n}) + ": must be a monitor, not null"})
 		}

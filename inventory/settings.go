@@ -13,6 +13,7 @@ import (
 	"cuelang.org/go/cue"
 	"oras.land/oras-go/v2/registry"
 
+	"github.com/cairnops/cairn/internal/keys"
 	"github.com/cairnops/cairn/schema"
 )
 
@@ -80,7 +81,7 @@ func wantSchemes() string {
 // cannot open.
 func schemeProblems(m *Model) []Problem {
 	var out []Problem
-	for _, v := range sortedKeys(m.Versions) {
+	for _, v := range keys.Sorted(m.Versions) {
 		uri := m.Versions[v].Artifact.URI
 		at := []string{"versions", v, "artifact", "uri"}
 		scheme, ok := ArtifactScheme(uri)
@@ -124,7 +125,7 @@ func ociProblem(uri, digest string) string {
 // not declare.
 func monitorProblems(m *Model, settings schema.Settings) []Problem {
 	var out []Problem
-	for _, name := range sortedKeys(m.Monitors) {
+	for _, name := range keys.Sorted(m.Monitors) {
 		stage := m.Monitors[name].Stage
 		if slices.Contains(settings.Stages, stage) {
 			continue
@@ -238,7 +239,7 @@ func (inv *Inventory) settingsProblems(v cue.Value, kinds []string) []Problem {
 			declared(st, "signing", "required", strconv.Itoa(i))
 		}
 	}
-	for _, st := range sortedKeys(s.Approvals) {
+	for _, st := range keys.Sorted(s.Approvals) {
 		if _, ok := seen[st]; !ok {
 			add(undeclaredStage(st, s.Stages), "approvals", st)
 		}
@@ -336,15 +337,6 @@ func pathString(at []string) string {
 		parts[i] = cue.Str(p).String()
 	}
 	return strings.Join(parts, ".")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // withConfig fills in each target's Config: its settings beyond the fields

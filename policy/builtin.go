@@ -2,10 +2,9 @@ package policy
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
+	"github.com/cairnops/cairn/internal/keys"
 	"github.com/cairnops/cairn/targets"
 )
 
@@ -43,12 +42,12 @@ func checkTargetArtifact(c *checkContext) []Finding {
 		return nil
 	}
 	var out []Finding
-	targetNames := slices.Sorted(maps.Keys(c.inv.Settings.Targets))
+	targetNames := keys.Sorted(c.inv.Settings.Targets)
 	for _, m := range c.inv.Models {
 		if !m.Valid || m.Retired {
 			continue
 		}
-		for _, stage := range slices.Sorted(maps.Keys(m.Stages)) {
+		for _, stage := range keys.Sorted(m.Stages) {
 			v, ok := m.Versions[m.Stages[stage]]
 			if !ok {
 				continue // stage-version's finding
@@ -79,7 +78,7 @@ func checkStageVersion(c *checkContext) []Finding {
 		if !m.Valid {
 			continue
 		}
-		for _, stage := range slices.Sorted(maps.Keys(m.Stages)) {
+		for _, stage := range keys.Sorted(m.Stages) {
 			v := m.Stages[stage]
 			if c.inv.SettingsOK && !declared[stage] {
 				out = append(out, finding("stage-version", m.Name, m.Pos("stages", stage),
@@ -87,7 +86,7 @@ func checkStageVersion(c *checkContext) []Finding {
 			}
 			if _, ok := m.Versions[v]; !ok {
 				out = append(out, finding("stage-version", m.Name, m.Pos("stages", stage),
-					fmt.Sprintf("stages.%s: version %q is not declared in versions (have: %s)", stage, v, strings.Join(slices.Sorted(maps.Keys(m.Versions)), ", "))))
+					fmt.Sprintf("stages.%s: version %q is not declared in versions (have: %s)", stage, v, strings.Join(keys.Sorted(m.Versions), ", "))))
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnops/cairn/internal/keys"
 	"github.com/cairnops/cairn/schema"
 )
 
@@ -40,7 +40,7 @@ func checkPinDigest(c *checkContext) []Finding {
 		if !m.Valid {
 			continue
 		}
-		for _, v := range slices.Sorted(maps.Keys(m.Versions)) {
+		for _, v := range keys.Sorted(m.Versions) {
 			a := m.Versions[v].Artifact
 			if !digestPattern.MatchString(a.Digest) {
 				out = append(out, finding("pin-digest", m.Name, m.Pos("versions", v, "artifact", "digest"),
@@ -158,12 +158,12 @@ func checkVersionImmutable(c *checkContext) []Finding {
 		if !m.Valid || bm == nil || !bm.Valid {
 			continue
 		}
-		for _, v := range slices.Sorted(maps.Keys(bm.Versions)) {
+		for _, v := range keys.Sorted(bm.Versions) {
 			was := bm.Versions[v].Artifact
 			now, ok := m.Versions[v]
 			if !ok {
 				var users []string
-				for _, s := range slices.Sorted(maps.Keys(bm.Stages)) {
+				for _, s := range keys.Sorted(bm.Stages) {
 					if bm.Stages[s] == v {
 						users = append(users, s)
 					}
@@ -320,7 +320,7 @@ func checkRetired(c *checkContext) []Finding {
 		if !m.Valid || !m.Retired || len(m.Stages) == 0 {
 			continue
 		}
-		stages := slices.Sorted(maps.Keys(m.Stages))
+		stages := keys.Sorted(m.Stages)
 		// Order by the promotion path where the stages are declared.
 		slices.SortStableFunc(stages, func(a, b string) int {
 			return stageIndex(c.inv.Settings.Stages, a) - stageIndex(c.inv.Settings.Stages, b)
