@@ -3,7 +3,9 @@ package inventory
 import (
 	"bytes"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"hash/crc32"
@@ -11,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -78,30 +79,46 @@ const defaultMaxBytes = 64 << 20
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // BuildVersion names this build of the program: the Go build ID, which
-// changes with any change of the code, else the module version and VCS
-// revision.
+// changes with any change of the code; where the executable has none that
+// can be read, a hash of the executable itself. The module version and VCS
+// revision are no name of a build: every test binary is "(devel)", and a
+// build of a changed work tree carries the revision it started from.
 func BuildVersion() string {
-	if id := buildID(); id != "" {
-		return "buildid:" + id
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, kv := range bi.Settings {
-		if kv.Key == "vcs.revision" || kv.Key == "vcs.modified" {
-			v += " " + kv.Value
+	buildVersionOnce.Do(func() {
+		exe, err := os.Executable()
+		if err != nil {
+			buildVersion = "unknown"
+			return
 		}
-	}
-	return v
+		if id := buildID(exe); id != "" {
+			buildVersion = "buildid:" + id
+			return
+		}
+		if sum := fileHash(exe); sum != "" {
+			buildVersion = "sha256:" + sum
+			return
+		}
+		buildVersion = "unknown"
+	})
+	return buildVersion
 }
 
-// buildID reads the Go build ID of the running executable, which the linker
-// writes near the start of every Go binary, or "".
-func buildID() string {
-	exe, err := os.Executable()
-	if err != nil {
+var (
+	buildVersionOnce sync.Once
+	buildVersion     string
+)
+
+// buildID reads the Go build ID of the executable exe: from its ELF note
+// (Linux and the BSDs), else from the marker the linker writes at the start
+// of the text (macOS, Windows); "" when there is none.
+func buildID(exe string) string {
+	if f, err := elf.Open(exe); err == nil {
+		defer f.Close()
+		if sec := f.Section(".note.go.buildid"); sec != nil {
+			if note, err := sec.Data(); err == nil {
+				return elfBuildID(note, f.ByteOrder)
+			}
+		}
 		return ""
 	}
 	f, err := os.Open(exe)
@@ -123,6 +140,33 @@ func buildID() string {
 		return ""
 	}
 	return string(rest[:j])
+}
+
+// elfBuildID is the build ID in an ELF note of name "Go" and type 4, as the
+// Go linker writes it; "" when note is not one.
+func elfBuildID(note []byte, order binary.ByteOrder) string {
+	if len(note) < 16 {
+		return ""
+	}
+	namesz, descsz, typ := order.Uint32(note), order.Uint32(note[4:]), order.Uint32(note[8:])
+	if namesz != 4 || typ != 4 || string(note[12:16]) != "Go\x00\x00" || uint64(descsz) > uint64(len(note)-16) {
+		return ""
+	}
+	return string(note[16 : 16+descsz])
+}
+
+// fileHash is the hex sha256 of the file at name, "" when it cannot be read.
+func fileHash(name string) string {
+	f, err := os.Open(name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (c *Cache) codeVersion() string {

@@ -3,10 +3,13 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -492,4 +495,45 @@ func TestCodecKinds(t *testing.T) {
 	assert.Error(t, err)
 	_, err = encodeValue(nil, &struct{ x int }{})
 	assert.Error(t, err)
+}
+
+// TestBuildVersionIsTheBuildID: the cache's results are of this build, as
+// `go tool buildid` names it, not of a module version that every test
+// binary and every build of a changed work tree shares.
+func TestBuildVersionIsTheBuildID(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	out, err := exec.Command("go", "tool", "buildid", exe).Output()
+	if err != nil {
+		t.Skipf("go tool buildid: %v", err)
+	}
+	assert.Equal(t, "buildid:"+strings.TrimSpace(string(out)), BuildVersion())
+	assert.Equal(t, strings.TrimSpace(string(out)), buildID(exe))
+
+	// A file with no build ID is known by its content.
+	other := filepath.Join(t.TempDir(), "tool")
+	require.NoError(t, os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755))
+	assert.Empty(t, buildID(other))
+	sum := sha256.Sum256([]byte("#!/bin/sh\n"))
+	assert.Equal(t, hex.EncodeToString(sum[:]), fileHash(other))
+	assert.Empty(t, fileHash(filepath.Join(t.TempDir(), "missing")))
+}
+
+// TestELFBuildID: the note the Go linker writes, and what is not one.
+func TestELFBuildID(t *testing.T) {
+	le := binary.LittleEndian
+	note := func(namesz, descsz, typ uint32, name, desc string) []byte {
+		b := le.AppendUint32(nil, namesz)
+		b = le.AppendUint32(b, descsz)
+		b = le.AppendUint32(b, typ)
+		return append(append(b, name...), desc...)
+	}
+	assert.Equal(t, "abc/def", elfBuildID(note(4, 7, 4, "Go\x00\x00", "abc/def"), le))
+	assert.Equal(t, "abc", elfBuildID(note(4, 3, 4, "Go\x00\x00", "abc/def"), le), "the descriptor's length counts")
+	assert.Empty(t, elfBuildID(note(4, 7, 3, "Go\x00\x00", "abc/def"), le), "another type")
+	assert.Empty(t, elfBuildID(note(4, 7, 4, "GNU\x00", "abc/def"), le), "another owner")
+	assert.Empty(t, elfBuildID(note(5, 7, 4, "Go\x00\x00", "abc/def"), le), "another name size")
+	assert.Empty(t, elfBuildID(note(4, 8, 4, "Go\x00\x00", "abc/def"), le), "longer than the note")
+	assert.Empty(t, elfBuildID(note(4, 0, 4, "Go\x00", ""), le), "shorter than a header")
+	assert.Equal(t, "x", elfBuildID(note(4, 1, 4, "Go\x00\x00", "x"), le))
 }
