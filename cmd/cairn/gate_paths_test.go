@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,8 +16,12 @@ import (
 
 	"github.com/cairnops/cairn/internal/gatetest"
 	"github.com/cairnops/cairn/internal/treetest"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 )
+
+// testCaches holds the evaluation cache folder of each test that runs cairn.
+var testCaches sync.Map // *testing.T -> string
 
 // runCairn runs the real binary in dir and returns its stdout and exit code.
 func runCairn(t *testing.T, dir string, args ...string) ([]byte, int) {
@@ -26,7 +31,15 @@ func runCairn(t *testing.T, dir string, args ...string) ([]byte, int) {
 	var stdout, stderr bytes.Buffer
 	c := exec.Command(bin, append([]string{"--chdir", dir}, args...)...)
 	c.Stdout, c.Stderr = &stdout, &stderr
-	c.Env = append(os.Environ(), "CAIRN_NOW=2026-11-23T12:00:00Z")
+	// Each test has an evaluation cache of its own, shared by its runs,
+	// never the user's.
+	cache, ok := testCaches.Load(t)
+	if !ok {
+		cache = t.TempDir()
+		testCaches.Store(t, cache)
+		t.Cleanup(func() { testCaches.Delete(t) })
+	}
+	c.Env = append(os.Environ(), "CAIRN_NOW=2026-11-23T12:00:00Z", inventory.CacheEnv+"="+cache.(string))
 	err = c.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
