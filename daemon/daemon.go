@@ -473,7 +473,7 @@ func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
 	d.refreshMetrics(inv)
 	// Built here, not by the first request that asks.
 	d.builtPages()
-	_, _ = d.auditLog()
+	_, _, _ = d.auditLog()
 }
 
 // fail records a revision that was not applied; the last good one stays.
