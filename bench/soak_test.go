@@ -224,6 +224,24 @@ func BenchmarkDaemonSoak(b *testing.B) {
 	b.Logf("%d commits in %d bursts over %s, %d models: %d applied, %d refused, %d superseded; %d packfiles; lag p95 %s; RSS first %d KiB, at 1 min %d KiB, peak %d KiB, last %d KiB",
 		commits, len(tips), elapsed.Round(time.Second), models, nApplied, nRefused, nSuperseded, len(packs), p95.Round(time.Millisecond),
 		samples[0].RSS, base, peak, last)
+	// One sample may fall on a moment's peak (a repack): the medians of
+	// the second minute and of the last one say the same with less noise.
+	median := func(from, to time.Duration) int64 {
+		var rss []int64
+		for _, s := range samples {
+			if s.At >= from && s.At < to {
+				rss = append(rss, s.RSS)
+			}
+		}
+		if len(rss) == 0 {
+			return 0
+		}
+		slices.Sort(rss)
+		return rss[len(rss)/2]
+	}
+	if m1, mEnd := median(time.Minute, 2*time.Minute), median(elapsed-time.Minute, elapsed); m1 > 0 && mEnd > 0 {
+		b.Logf("RSS median of minute 2 %d KiB, of the last minute %d KiB: %+.1f%%", m1, mEnd, float64(mEnd-m1)*100/float64(m1))
+	}
 	for _, m := range []struct {
 		at string
 		goMemory
