@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -22,6 +23,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/cairnops/cairn/internal/invgen"
 	"github.com/cairnops/cairn/reconciler"
@@ -57,15 +61,22 @@ func BenchmarkDaemonSoak(b *testing.B) {
 	d0, d1 := digestOf("synthetic model weights 0\n"), digestOf("synthetic model weights 1\n")
 	pins := []string{`stages: {staging: "1.0.0", production: "1.0.0"}`, `stages: {staging: "1.1.0", production: "1.1.0"}`}
 	bad := `stages: {staging: "9.9.9", production: "9.9.9"}`
-	serves := map[string]string{} // what the last good revision pins, by model
+	serves := map[string]string{} // what the branch tip pins, by model
 	for _, n := range names {
 		serves[n] = "1.1.0"
 	}
+	// What the last good tip pins: the changes of a burst that ends in a
+	// bad revision wait for the next good tip.
+	served := maps.Clone(serves)
 	rng := rand.New(rand.NewPCG(18, 5000))
 
 	type sample struct {
 		At  time.Duration `json:"atNs"`
 		RSS int64         `json:"rssKiB"`
+		// The anonymous and file-backed parts of RSS.
+		Anon int64 `json:"rssAnonKiB"`
+		File int64 `json:"rssFileKiB"`
+		goMemory
 	}
 	var samples []sample
 	start := time.Now()
@@ -80,8 +91,8 @@ func BenchmarkDaemonSoak(b *testing.B) {
 			case <-stop:
 				return
 			case <-t.C:
-				if rss, err := rssKiB(pid); err == nil {
-					samples = append(samples, sample{At: time.Since(start), RSS: rss})
+				if rss, anon, file, err := rssKiB(pid); err == nil {
+					samples = append(samples, sample{At: time.Since(start), RSS: rss, Anon: anon, File: file, goMemory: d.goMemory()})
 				}
 			}
 		}
@@ -126,6 +137,9 @@ func BenchmarkDaemonSoak(b *testing.B) {
 			n++
 		}
 		tips = append(tips, tip)
+		if good[tip] {
+			served = maps.Clone(serves)
+		}
 		pushed := time.Now()
 		d.push(b, tip)
 		outcome[tip] = d.waitHandled(b, tip)
@@ -176,19 +190,23 @@ func BenchmarkDaemonSoak(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if link != serves[m] {
-			b.Errorf("%s serves %s, want %s", m, link, serves[m])
+		if link != served[m] {
+			b.Errorf("%s serves %s, want %s", m, link, served[m])
 		}
 	}
 	packs, _ := filepath.Glob(filepath.Join(d.state, "repo", "objects", "pack", "*.pack"))
 
 	var base, peak, last int64
-	for _, s := range samples {
+	var first, atMinute, final goMemory
+	for i, s := range samples {
 		if base == 0 && s.At >= time.Minute {
-			base = s.RSS
+			base, atMinute = s.RSS, s.goMemory
+		}
+		if i == 0 {
+			first = s.goMemory
 		}
 		peak = max(peak, s.RSS)
-		last = s.RSS
+		last, final = s.RSS, s.goMemory
 	}
 	slices.Sort(lags)
 	p95 := lags[len(lags)*95/100]
@@ -206,6 +224,34 @@ func BenchmarkDaemonSoak(b *testing.B) {
 	b.Logf("%d commits in %d bursts over %s, %d models: %d applied, %d refused, %d superseded; %d packfiles; lag p95 %s; RSS first %d KiB, at 1 min %d KiB, peak %d KiB, last %d KiB",
 		commits, len(tips), elapsed.Round(time.Second), models, nApplied, nRefused, nSuperseded, len(packs), p95.Round(time.Millisecond),
 		samples[0].RSS, base, peak, last)
+	// One sample may fall on a moment's peak (a repack): the medians of
+	// the second minute and of the last one say the same with less noise.
+	median := func(from, to time.Duration) int64 {
+		var rss []int64
+		for _, s := range samples {
+			if s.At >= from && s.At < to {
+				rss = append(rss, s.RSS)
+			}
+		}
+		if len(rss) == 0 {
+			return 0
+		}
+		slices.Sort(rss)
+		return rss[len(rss)/2]
+	}
+	if m1, mEnd := median(time.Minute, 2*time.Minute), median(elapsed-time.Minute, elapsed); m1 > 0 && mEnd > 0 {
+		b.Logf("RSS median of minute 2 %d KiB, of the last minute %d KiB: %+.1f%%", m1, mEnd, float64(mEnd-m1)*100/float64(m1))
+	}
+	for _, m := range []struct {
+		at string
+		goMemory
+	}{{"first", first}, {"at 1 min", atMinute}, {"last", final}} {
+		b.Logf("Go memory %s: heap in use %d KiB, %d heap objects, stacks %d KiB, from the OS %d KiB, %d goroutines",
+			m.at, m.HeapInuse>>10, m.HeapObjects, m.StackInuse>>10, m.Sys>>10, m.Goroutines)
+	}
+	if atMinute.HeapInuse > 0 {
+		b.ReportMetric(float64(final.HeapInuse-atMinute.HeapInuse)*100/float64(atMinute.HeapInuse), "heap-growth-%")
+	}
 	if out, err := json.Marshal(samples); err == nil && os.Getenv("CAIRN_SOAK_SAMPLES") != "" {
 		_ = os.WriteFile(os.Getenv("CAIRN_SOAK_SAMPLES"), out, 0o644)
 	}
@@ -241,16 +287,60 @@ func (d *daemonRun) waitHandled(b *testing.B, rev string) string {
 	}
 }
 
-// rssKiB returns the resident set size of pid in KiB, from /proc/<pid>/status.
-func rssKiB(pid int) (int64, error) {
+// goMemory is what the daemon's /metrics say of its Go runtime's memory.
+type goMemory struct {
+	HeapInuse   int64 `json:"heapInuseBytes"`
+	HeapObjects int64 `json:"heapObjects"`
+	StackInuse  int64 `json:"stackInuseBytes"`
+	Sys         int64 `json:"sysBytes"`
+	Goroutines  int64 `json:"goroutines"`
+}
+
+// goMemory reads the Go collector's gauges from the daemon's /metrics;
+// zero when they cannot be read.
+func (d *daemonRun) goMemory() goMemory {
+	var m goMemory
+	resp, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		return m
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return m
+	}
+	gauge := func(name string) int64 {
+		if f := fams[name]; f != nil && len(f.GetMetric()) == 1 {
+			return int64(f.GetMetric()[0].GetGauge().GetValue())
+		}
+		return 0
+	}
+	m.HeapInuse, m.HeapObjects = gauge("go_memstats_heap_inuse_bytes"), gauge("go_memstats_heap_objects")
+	m.StackInuse, m.Sys = gauge("go_memstats_stack_inuse_bytes"), gauge("go_memstats_sys_bytes")
+	m.Goroutines = gauge("go_goroutines")
+	return m
+}
+
+// rssKiB returns the resident set size of pid in KiB, with its anonymous
+// part (the heap, stacks) and its file part (the binary's pages), from
+// /proc/<pid>/status.
+func rssKiB(pid int) (rss, anon, file int64, err error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, 0, err
 	}
+	fields := map[string]*int64{"VmRSS:": &rss, "RssAnon:": &anon, "RssFile:": &file}
 	for _, l := range bytes.Split(data, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(l, []byte("VmRSS:")); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
+		name, v, ok := bytes.Cut(l, []byte(":"))
+		if p := fields[string(name)+":"]; ok && p != nil {
+			if *p, err = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64); err != nil {
+				return 0, 0, 0, err
+			}
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if rss == 0 {
+		return 0, 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return rss, anon, file, nil
 }

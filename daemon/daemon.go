@@ -282,8 +282,24 @@ func (d *Daemon) work(ctx context.Context) error {
 func (d *Daemon) reconcile(ctx context.Context) {
 	start := time.Now()
 	result := d.reconcileOnce(ctx)
+	d.releaseSources()
 	d.metrics.reconciles.WithLabelValues(result).Inc()
 	d.metrics.duration.Observe(time.Since(start).Seconds())
+}
+
+// releaseSources closes the object storages that reading the revisions the
+// daemon keeps (the last good and the last loaded) opened: each holds the
+// indexes of the clone's packfiles, which grow with its history. A later
+// read opens them again.
+func (d *Daemon) releaseSources() {
+	d.mu.Lock()
+	kept := []*inventory.Inventory{d.st.inv, d.st.loaded}
+	d.mu.Unlock()
+	for _, inv := range kept {
+		if inv != nil && inv.Source != nil {
+			inv.Source.Release()
+		}
+	}
 }
 
 // Results of one reconcile, the label of cairn_reconcile_total.
@@ -457,7 +473,7 @@ func (d *Daemon) succeed(v *gate.Verdict, rev string, res *reconciler.Result) {
 	d.refreshMetrics(inv)
 	// Built here, not by the first request that asks.
 	d.builtPages()
-	_, _ = d.auditLog()
+	_, _, _ = d.auditLog()
 }
 
 // fail records a revision that was not applied; the last good one stays.
@@ -521,6 +537,7 @@ func (d *Daemon) driftTick(ctx context.Context) {
 	d.mu.Unlock()
 	d.refreshMetrics(inv)
 	d.builtPages()
+	d.releaseSources()
 }
 
 // deployments returns the hook that records applies as GitHub deployments

@@ -5,9 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -36,16 +35,21 @@ type pages struct {
 	built   *page.Inventory
 	history map[string]page.History
 
-	auditMu   sync.Mutex // guards the fields below
-	auditStat auditStat
-	audit     []reconciler.AuditEntry
-	auditErr  error
+	auditMu  sync.Mutex // guards the fields below
+	audit    *reconciler.AuditReader
+	recent   []reconciler.AuditEntry // the last recentAudit entries, oldest first
+	byTarget map[string]*targetAudit
+	auditErr error
 }
 
-// auditStat identifies a version of the append-only audit log.
-type auditStat struct {
-	size int64
-	mod  time.Time
+// targetAudit is what the pages show of one target's audit entries: the
+// last one, and the last one that applied a change of each revision that
+// may be the target's applied revision (its newest such revision, and the
+// one targets.json names), for when it was applied.
+type targetAudit struct {
+	last    reconciler.AuditEntry
+	newest  string // the newest revision that applied a change
+	applied map[string]reconciler.AuditEntry
 }
 
 // pagesKey is what a built inventory depends on: every field is replaced,
@@ -108,13 +112,13 @@ func (d *Daemon) live(inv *inventory.Inventory) page.Live {
 		l.Findings = append(l.Findings, page.Finding{Kind: f.Kind, Rule: f.Rule, Target: f.Target, Model: f.Model,
 			File: f.File, Line: f.Line, Message: f.Message, DecideAt: f.DecideAt})
 	}
-	audit, err := d.auditLog()
+	recent, byTarget, err := d.auditLog()
 	if err != nil {
 		l.AuditErr = err.Error()
 	}
 	if inv != nil {
 		states, _ := reconciler.States(d.opts.StateDir)
-		l.Targets = page.Targets(inv.Settings, states, audit)
+		l.Targets = page.Targets(inv.Settings, states, byTarget)
 		// When the applied revision was applied, as the audit records it:
 		// for a work tree, whose revision is always "worktree", the time
 		// is what tells one apply from the next.
@@ -124,33 +128,72 @@ func (d *Daemon) live(inv *inventory.Inventory) page.Live {
 			}
 		}
 	}
-	if len(audit) > recentAudit {
-		audit = audit[len(audit)-recentAudit:]
-	}
-	l.Audit = slices.Clone(audit)
+	l.Audit = slices.Clone(recent)
 	slices.Reverse(l.Audit)
 	return l
 }
 
-// auditLog returns the entries of the audit log, read again only when
-// its size or modification time changed: it grows with every apply, and
-// parsing it whole on each request would make the pages slower with age.
-// The slice is shared: callers must not modify it.
-func (d *Daemon) auditLog() ([]reconciler.AuditEntry, error) {
-	var st auditStat
-	if fi, err := os.Stat(filepath.Join(d.opts.StateDir, reconciler.AuditFile)); err == nil {
-		st = auditStat{size: fi.Size(), mod: fi.ModTime()}
-	}
+// auditLog returns the last recentAudit entries of the audit log, oldest
+// first, and for each target its entries that page.Targets reads. The log
+// grows with every apply: it is read once, a line at a time as lines are
+// appended, and only what the pages show of it is kept. The slices are
+// shared: callers must not modify them.
+func (d *Daemon) auditLog() (recent, targets []reconciler.AuditEntry, err error) {
 	d.pages.auditMu.Lock()
 	defer d.pages.auditMu.Unlock()
-	if d.pages.audit == nil && d.pages.auditErr == nil || st != d.pages.auditStat {
-		d.pages.audit, d.pages.auditErr = reconciler.Audit(d.opts.StateDir)
-		if d.pages.audit == nil {
-			d.pages.audit = []reconciler.AuditEntry{}
-		}
-		d.pages.auditStat = st
+	p := &d.pages
+	if p.audit == nil {
+		p.audit, p.byTarget = &reconciler.AuditReader{Dir: d.opts.StateDir}, map[string]*targetAudit{}
 	}
-	return d.pages.audit, d.pages.auditErr
+	var states map[string]reconciler.TargetState
+	for {
+		entries, restart, err := p.audit.Read()
+		if restart {
+			p.recent, p.byTarget = nil, map[string]*targetAudit{}
+		}
+		p.auditErr = err
+		if len(entries) == 0 {
+			break
+		}
+		if states == nil {
+			states, _ = reconciler.States(d.opts.StateDir)
+		}
+		p.keepAudit(entries, states)
+	}
+	for _, n := range slices.Sorted(maps.Keys(p.byTarget)) {
+		ta := p.byTarget[n]
+		// page.Targets takes the last entry of each target as its last.
+		for _, e := range ta.applied {
+			targets = append(targets, e)
+		}
+		targets = append(targets, ta.last)
+	}
+	return p.recent, targets, p.auditErr
+}
+
+// keepAudit keeps what the pages show of entries, the lines appended to
+// the audit log since the last read, given the target states.
+func (p *pages) keepAudit(entries []reconciler.AuditEntry, states map[string]reconciler.TargetState) {
+	p.recent = append(slices.Clone(p.recent), entries...)
+	p.recent = p.recent[max(0, len(p.recent)-recentAudit):]
+	for _, e := range entries {
+		ta := p.byTarget[e.Target]
+		if ta == nil {
+			ta = &targetAudit{applied: map[string]reconciler.AuditEntry{}}
+			p.byTarget[e.Target] = ta
+		}
+		ta.last = e
+		if page.AppliedEntry(e) {
+			ta.applied[e.Revision], ta.newest = e, e.Revision
+		}
+	}
+	for n, ta := range p.byTarget {
+		for rev := range ta.applied {
+			if rev != ta.newest && rev != states[n].LastAppliedRevision {
+				delete(ta.applied, rev)
+			}
+		}
+	}
 }
 
 // index serves GET /: the models that match the query (q, stage, risk,

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/fsnotify/fsnotify"
@@ -147,6 +148,11 @@ func (r *remoteSource) compact() error {
 		return fmt.Errorf("opening %s: %w", r.dir, err)
 	}
 	r.repo = repo
+	// Repacking reads every object of the clone: memory that grows with
+	// its history and is garbage now. It goes back to the system at once,
+	// not as the runtime's scavenger gets to it; this is rare (once every
+	// maxPacks fetches) and one collection of the daemon's small heap.
+	debug.FreeOSMemory()
 	return nil
 }
 

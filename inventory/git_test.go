@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,4 +313,69 @@ func TestOpenCommitNotACommit(t *testing.T) {
 	src, err := OpenCommit(context.Background(), repo, dir, h)
 	require.NoError(t, err)
 	assert.Equal(t, h, src.Revision)
+}
+
+// TestReleaseClosesStorages reads a revision from packfiles, releases it,
+// and reads it again: the storages the reads opened keep the packs open
+// until Release closes them, and reads after it open them again.
+func TestReleaseClosesStorages(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("needs /proc/self/fd to see open files")
+	}
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	require.NoError(t, err)
+	writeFiles(t, dir, cleanInventory)
+	commitAll(t, repo, "clean")
+	require.NoError(t, repo.RepackObjects(&git.RepackConfig{}))
+	src, err := Open(context.Background(), dir, "HEAD")
+	require.NoError(t, err)
+	packs, err := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.pack"))
+	require.NoError(t, err)
+	require.NotEmpty(t, packs)
+	openPacks := func() int {
+		t.Helper()
+		fds, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		n := 0
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && slices.Contains(packs, target) {
+				n++
+			}
+		}
+		return n
+	}
+
+	b, err := src.ReadFile("artifacts/v0.bin")
+	require.NoError(t, err)
+	assert.Equal(t, "weights", string(b))
+	assert.Positive(t, openPacks(), "a read keeps its storage's pack open")
+	src.Release()
+	assert.Zero(t, openPacks(), "open packs after Release")
+	b, err = src.ReadFile("models/m/model.cue")
+	require.NoError(t, err)
+	assert.Equal(t, validModel, string(b))
+	assert.Positive(t, openPacks())
+	src.Release()
+	assert.Zero(t, openPacks())
+
+	// Releasing while others read loses no read and blocks none.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				b, err := src.ReadFile("artifacts/v0.bin")
+				assert.NoError(t, err)
+				assert.Equal(t, "weights", string(b))
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			src.Release()
+		}
+	})
+	wg.Wait()
+	src.Release()
+	assert.Zero(t, openPacks())
 }

@@ -113,6 +113,8 @@ func (s *Source) modelAt(ctx context.Context, c *object.Commit, model string, op
 	if err != nil {
 		return ModelRevision{}, false, fmt.Errorf("reading %s at %s: %w", model, short, err)
 	}
+	// Its storages go now, not when the garbage collector finds them.
+	defer at.Release()
 	opts.Only, opts.Workers = []string{model}, 1
 	inv, err := Load(ctx, at, opts)
 	if errors.Is(err, ErrNoInventory) {

@@ -159,6 +159,17 @@ func OpenCommit(ctx context.Context, repo *git.Repository, dir, rev string) (*So
 	return &Source{FS: newTreeFS(repo.Storer, tree, c.Committer.When), Revision: c.Hash.String(), Dir: dir, Commit: c, Repo: repo, Prefix: prefix}, nil
 }
 
+// Release closes the object storages that reading s opened: each holds
+// the indexes of the repository's packfiles in memory, which grow with the
+// repository. Reads after it open them again. A holder that keeps a Source
+// long after reading it, as the daemon keeps its last good revision, calls
+// it when its reads are done. It does nothing for a work tree.
+func (s *Source) Release() {
+	if t, ok := s.FS.(*treeFS); ok {
+		t.stores.release()
+	}
+}
+
 // ShortRevision is the revision as people read it: 12 hex digits, or Worktree.
 func (s *Source) ShortRevision() string { return ShortHash(s.Revision) }
 
@@ -274,6 +285,9 @@ func (p *storePool) with(f func(s storer.EncodedObjectStorer) error) error {
 			s = <-p.idle
 		}
 	}
+	if s == nil {
+		s = p.fresh() // a place whose storage was released
+	}
 	if p.lock != nil {
 		p.lock.Lock()
 		defer p.lock.Unlock()
@@ -288,6 +302,27 @@ func (p *storePool) close() {
 		if c, ok := (<-p.idle).(io.Closer); ok {
 			_ = c.Close()
 		}
+	}
+}
+
+// release closes the storages no reader holds, keeping their places in
+// the pool: a reader that takes a place makes a storage again. A storage
+// shared beyond the pool is not the pool's to close.
+func (p *storePool) release() {
+	if p.lock != nil {
+		return
+	}
+	for range len(p.idle) {
+		var s storer.EncodedObjectStorer
+		select {
+		case s = <-p.idle:
+		default:
+			return
+		}
+		if c, ok := s.(io.Closer); ok {
+			_ = c.Close()
+		}
+		p.idle <- nil
 	}
 }
 

@@ -95,13 +95,19 @@ func Targets(settings schema.Settings, states map[string]reconciler.TargetState,
 				continue
 			}
 			tt.AttemptedAt = e.Time
-			if e.Action != "refused" && e.Revision == st.LastAppliedRevision && strings.HasPrefix(e.Result, "applied") {
+			if e.Revision == st.LastAppliedRevision && AppliedEntry(e) {
 				tt.AppliedAt = e.Time
 			}
 		}
 		out = append(out, tt)
 	}
 	return out
+}
+
+// AppliedEntry reports whether audit entry e applied a change of its
+// revision to its target.
+func AppliedEntry(e reconciler.AuditEntry) bool {
+	return e.Action != "refused" && strings.HasPrefix(e.Result, "applied")
 }
 
 // links are the relative links of one page: the daemon's paths (/ and

@@ -150,18 +150,87 @@ func Audit(dir string) ([]AuditEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading audit log: %w", err)
 	}
-	var out []AuditEntry
+	return decodeAudit(data, 1, nil)
+}
+
+// decodeAudit appends the entries of data, lines of audit.jsonl whose
+// first is line number first, to out.
+func decodeAudit(data []byte, first int, out []AuditEntry) ([]AuditEntry, error) {
 	for i, line := range bytes.Split(data, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e AuditEntry
 		if err := json.Unmarshal(line, &e); err != nil {
-			return out, fmt.Errorf("%s:%d: %w", AuditFile, i+1, err)
+			return out, fmt.Errorf("%s:%d: %w", AuditFile, first+i, err)
 		}
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// AuditReader reads dir's audit log as it grows: each Read returns the
+// entries appended since the one before, up to about auditChunk bytes of
+// them, so that a reader that keeps what it needs of them, not all of
+// them, reads each line once and holds a bounded part of the log at a time.
+type AuditReader struct {
+	// Dir is the state directory.
+	Dir string
+
+	off  int64 // the bytes read: whole lines
+	line int   // the lines read
+}
+
+// auditChunk is about how many bytes of the log one Read decodes.
+const auditChunk = 1 << 20
+
+// Read returns whole lines appended since the last Read: none when there
+// are no more. restart is true when the log is shorter than what was read
+// (it was replaced): the entries are then the new log's from its start,
+// and what the caller kept of the old one is stale. A line not yet ended
+// waits for the next Read; a line that does not decode stops the reading
+// before it, with the error.
+func (r *AuditReader) Read() (entries []AuditEntry, restart bool, err error) {
+	f, err := os.Open(filepath.Join(r.Dir, AuditFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		restart = r.off > 0
+		r.off, r.line = 0, 0
+		return nil, restart, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading audit log: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("reading audit log: %w", err)
+	}
+	if fi.Size() < r.off {
+		restart = true
+		r.off, r.line = 0, 0
+	}
+	if fi.Size() == r.off {
+		return nil, restart, nil
+	}
+	data := make([]byte, min(fi.Size()-r.off, auditChunk))
+	for {
+		n, err := f.ReadAt(data, r.off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, restart, fmt.Errorf("reading audit log: %w", err)
+		}
+		if end := bytes.LastIndexByte(data[:n], '\n') + 1; end > 0 || n < len(data) {
+			data = data[:end]
+			break
+		}
+		// A line longer than the chunk.
+		data = make([]byte, 2*len(data))
+	}
+	if entries, err = decodeAudit(data, r.line+1, nil); err != nil {
+		return nil, restart, err
+	}
+	r.off += int64(len(data))
+	r.line += bytes.Count(data, []byte("\n"))
+	return entries, restart, nil
 }
 
 // AppliedReader is a Target that records the revision of its last completed
