@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -209,42 +210,70 @@ func (ix *statIndex) settled(st fileStat, folder bool) bool {
 	return st.mode&statTypeMask == want && st.mtime < ix.cutoff && st.ctime < ix.cutoff
 }
 
-// list lists the models folder as fs.ReadDir does, sorted by name, from
-// the records that lookup compares: one lstat per entry, where ReadDir in
-// an os.Root makes one too and lookup would make another.
+// list lists the models folder as fs.ReadDir does, sorted by name. It takes
+// each entry's type from the listing itself, which ReadDir in an os.Root
+// does not (it lstat's every entry), and lstat's only the entries whose
+// type the file system leaves unknown, keeping those records for lookup.
 func (ix *statIndex) list() ([]fs.DirEntry, error) {
-	names, err := ix.models.Readdirnames(-1)
+	names, types, err := readDirTypes(ix.fd)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
-	ix.listed = make(map[string]fileStat, len(names))
-	out := make([]fs.DirEntry, 0, len(names))
-	for _, n := range names {
-		st, ok := lstatAt(ix.fd, n)
-		if !ok {
-			continue // gone since it was listed, as ReadDir passes over it
+	ix.listed = map[string]fileStat{}
+	out := make([]*statDirEntry, 0, len(names))
+	for i, n := range names {
+		e := &statDirEntry{name: n, typ: types[i], fd: ix.fd}
+		if e.typ == statUnknown {
+			st, ok := lstatAt(ix.fd, n)
+			if !ok {
+				continue // gone since it was listed, as ReadDir passes over it
+			}
+			ix.listed[n] = st
+			e.st, e.have = st, true
+			e.typ = statFileInfo{name: n, st: st}.Mode().Type()
 		}
-		ix.listed[n] = st
-		out = append(out, &statDirEntry{name: n, st: st})
+		out = append(out, e)
 	}
-	return out, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	entries := make([]fs.DirEntry, len(out))
+	for i, e := range out {
+		entries[i] = e
+	}
+	return entries, nil
 }
 
-// statDirEntry is an entry of models/ as list read it.
+// statUnknown is the type of an entry whose type the listing did not give.
+const statUnknown = ^fs.FileMode(0)
+
+// statDirEntry is an entry of models/ as list read it; its record is read
+// when Info asks, unless list had to read it for its type.
 type statDirEntry struct {
+	name string
+	typ  fs.FileMode
+	fd   int
+	st   fileStat
+	have bool
+}
+
+func (e *statDirEntry) Name() string      { return e.name }
+func (e *statDirEntry) IsDir() bool       { return e.typ.IsDir() }
+func (e *statDirEntry) Type() fs.FileMode { return e.typ }
+func (e *statDirEntry) Info() (fs.FileInfo, error) {
+	if !e.have {
+		st, ok := lstatAt(e.fd, e.name)
+		if !ok {
+			return nil, &fs.PathError{Op: "lstat", Path: path.Join(ModelsDir, e.name), Err: fs.ErrNotExist}
+		}
+		e.st, e.have = st, true
+	}
+	return statFileInfo{name: e.name, st: e.st}, nil
+}
+
+// statFileInfo is the fs.FileInfo of a record.
+type statFileInfo struct {
 	name string
 	st   fileStat
 }
-
-func (e *statDirEntry) Name() string               { return e.name }
-func (e *statDirEntry) IsDir() bool                { return e.Type().IsDir() }
-func (e *statDirEntry) Type() fs.FileMode          { return e.info().Mode().Type() }
-func (e *statDirEntry) Info() (fs.FileInfo, error) { return e.info(), nil }
-func (e *statDirEntry) info() statFileInfo         { return statFileInfo(*e) }
-
-// statFileInfo is the fs.FileInfo of a statDirEntry.
-type statFileInfo statDirEntry
 
 func (i statFileInfo) Name() string       { return i.name }
 func (i statFileInfo) Size() int64        { return int64(i.st.size) }

@@ -2,6 +2,11 @@
 
 package inventory
 
+import (
+	"errors"
+	"io/fs"
+)
+
 // Only Linux's file records are read: elsewhere every model folder of the
 // work tree is read on each run.
 const statSupported = false
@@ -14,3 +19,5 @@ const (
 )
 
 func lstatAt(int, string) (fileStat, bool) { return fileStat{}, false }
+
+func readDirTypes(int) ([]string, []fs.FileMode, error) { return nil, nil, errors.ErrUnsupported }
