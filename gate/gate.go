@@ -151,6 +151,9 @@ func Check(ctx context.Context, src *inventory.Source, opts Options) (*Verdict, 
 			return nil, fmt.Errorf("reading base %s: %w", opts.Base.ShortRevision(), err)
 		}
 		v.Base = base
+		// The base's object storages are not needed while the head loads;
+		// a later read of the base opens them again.
+		opts.Base.Release()
 	}
 	iso := opts.Load.Isolate
 	if iso != nil && iso.Cache == nil && opts.Load.Cache != nil {
