@@ -241,9 +241,11 @@ func newTreeFS(s storer.EncodedObjectStorer, tree *object.Tree, when time.Time) 
 		// pack files open: the repository's reopens a pack for every
 		// object it reads, and go-git's object storage cannot be read
 		// by two goroutines at once. Objects are read once each, so a
-		// storage's cache holds little; delta bases are what it saves.
+		// storage's cache holds little; delta bases are what it saves,
+		// and 2 MiB of them read a 10k inventory faster than 8 (189 ms
+		// against 224) with 20 MB less at the peak of a cold load.
 		t.stores = newStorePool(runtime.GOMAXPROCS(0), func() storer.EncodedObjectStorer {
-			return filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRU(8*cache.MiByte),
+			return filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRU(2*cache.MiByte),
 				filesystem.Options{KeepDescriptors: true})
 		})
 		runtime.AddCleanup(t, (*storePool).close, t.stores)
