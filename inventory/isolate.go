@@ -49,6 +49,10 @@ type Isolation struct {
 	// Cache, when set, remembers the outputs of Run's jobs by their name
 	// and input: a job must be a function of its input.
 	Cache *Cache
+	// OnStart, when set, is called before each worker starts: a run
+	// served from the cache starts none, one that evaluates starts some,
+	// and a program may want to spend memory differently for each.
+	OnStart func()
 }
 
 // BudgetError is the error of a unit of evaluation that passed its budget.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,4 +187,24 @@ func TestIsolatedErrors(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	_, err = Load(context.Background(), src, Options{Isolate: iso, Visit: func(*Model, cue.Value) {}})
 	assert.EqualError(t, err, "inventory: Options.Visit cannot run in a worker process; use Options.Visitor")
+}
+
+// TestOnStartTellsOfWorkers: OnStart is called for each worker a Load
+// starts, and not at all for a Load served from the cache.
+func TestOnStartTellsOfWorkers(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, cacheFixture)
+	src, err := OpenWorktree(dir)
+	require.NoError(t, err)
+	iso := testIsolation(t, Budget{Time: time.Minute, Memory: 1 << 30})
+	var starts atomic.Int32
+	iso.OnStart = func() { starts.Add(1) }
+	opts := Options{Isolate: iso, Cache: &Cache{Dir: cache, Version: "t"}, Workers: 2}
+	_, err = Load(t.Context(), src, opts)
+	require.NoError(t, err)
+	assert.Positive(t, starts.Load(), "a cold load starts workers")
+	starts.Store(0)
+	_, err = Load(t.Context(), src, opts)
+	require.NoError(t, err)
+	assert.Zero(t, starts.Load(), "a warm load starts none")
 }

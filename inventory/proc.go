@@ -100,6 +100,9 @@ func (iso *Isolation) start(init *workerInit) (*proc, error) {
 	if len(iso.Command) == 0 {
 		return nil, errors.New("isolation without a worker command")
 	}
+	if iso.OnStart != nil {
+		iso.OnStart()
+	}
 	cmd := exec.Command(iso.Command[0], iso.Command[1:]...)
 	cmd.Env = append(os.Environ(), WorkerEnv+"=1")
 	stdin, err := cmd.StdinPipe()

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,8 +94,26 @@ func evalIsolation(g *globalOptions) *inventory.Isolation {
 		Budget:     inventory.Budget{Time: g.eval.timeout, Memory: int64(g.eval.memory)},
 		TimeHint:   "--eval-timeout / " + evalTimeoutEnv,
 		MemoryHint: "--eval-memory / " + evalMemoryEnv,
+		OnStart:    evaluating,
 	}
 }
+
+// evaluating lowers the collector's target once models are evaluated: the
+// workers' results are garbage the parent should not let pile up next to
+// the models it keeps, while a run served from the cache allocates little
+// but what it keeps.
+func evaluating() {
+	evaluatingOnce.Do(func() {
+		if os.Getenv("GOGC") != "" {
+			return // the user's setting stands
+		}
+		if prev := debug.SetGCPercent(evalGCPercent); prev < evalGCPercent {
+			debug.SetGCPercent(prev) // already lower, as the daemon's
+		}
+	})
+}
+
+var evaluatingOnce sync.Once
 
 // byteSize is a flag value in bytes, written as GOMEMLIMIT is: a number and
 // an optional unit B, KiB, MiB, GiB or TiB. No module of the build parses

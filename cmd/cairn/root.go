@@ -28,12 +28,16 @@ type globalOptions struct {
 }
 
 // gcPercent is the collector's target cairn runs with unless GOGC sets one:
-// Go's default. A fixed soft limit, as cairn had (120 MiB), made the
-// collector run without pause once a large inventory's live heap came near
-// it. With the models in pointer maps and the workers' results in binary
-// form, 30k models peak at 179 MB at this target (166 MB at 50), and a run
-// served from the cache spends 15 ms less collecting at 10k.
+// Go's default, which a run served from the cache wants (it allocates
+// little but what it keeps: 15 ms less collecting at 10k). A fixed soft
+// limit, as cairn had (120 MiB), made the collector run without pause once
+// a large inventory's live heap came near it.
 const gcPercent = 100
+
+// evalGCPercent is the target once workers evaluate models (evaluating):
+// their results are garbage beside the models kept, and 30k cold models
+// peak at 166 MB at 50, 179 MB at 100 (199 MB under load).
+const evalGCPercent = 50
 
 // daemonGCPercent is the daemon's target: its heap is small, and it stays
 // near what is live rather than near twice that.
