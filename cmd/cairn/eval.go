@@ -94,16 +94,17 @@ func evalIsolation(g *globalOptions) *inventory.Isolation {
 		Budget:     inventory.Budget{Time: g.eval.timeout, Memory: int64(g.eval.memory)},
 		TimeHint:   "--eval-timeout / " + evalTimeoutEnv,
 		MemoryHint: "--eval-memory / " + evalMemoryEnv,
-		OnStart:    evaluating,
+		OnStart:    keepHeapLow,
 	}
 }
 
-// evaluating lowers the collector's target once models are evaluated: the
-// workers' results are garbage the parent should not let pile up next to
-// the models it keeps, while a run served from the cache allocates little
-// but what it keeps.
-func evaluating() {
-	evaluatingOnce.Do(func() {
+// keepHeapLow lowers the collector's target, once workers evaluate models
+// or a base is loaded beside the head: the workers' results are garbage the
+// parent should not let pile up next to the models it keeps, and two
+// inventories are twice the live heap. A run served from the cache, with no
+// base, allocates little but what it keeps and stays at gcPercent.
+func keepHeapLow() {
+	keepHeapLowOnce.Do(func() {
 		if os.Getenv("GOGC") != "" {
 			return // the user's setting stands
 		}
@@ -113,7 +114,7 @@ func evaluating() {
 	})
 }
 
-var evaluatingOnce sync.Once
+var keepHeapLowOnce sync.Once
 
 // byteSize is a flag value in bytes, written as GOMEMLIMIT is: a number and
 // an optional unit B, KiB, MiB, GiB or TiB. No module of the build parses

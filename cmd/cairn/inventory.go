@@ -74,6 +74,9 @@ func (g *globalOptions) check(ctx context.Context, src *inventory.Source, opts g
 	if opts.Load.Cache == nil {
 		opts.Load.Cache = evalCache(g)
 	}
+	if opts.Base != nil {
+		keepHeapLow() // two inventories are held at once
+	}
 	if opts.Load.Progress == nil {
 		opts.Load.Progress = g.modelProgress()
 	}

@@ -34,7 +34,8 @@ type globalOptions struct {
 // a large inventory's live heap came near it.
 const gcPercent = 100
 
-// evalGCPercent is the target once workers evaluate models (evaluating):
+// evalGCPercent is the target once workers evaluate models, or a base is
+// loaded beside the head (keepHeapLow):
 // their results are garbage beside the models kept, and 30k cold models
 // peak at 166 MB at 50, 179 MB at 100 (199 MB under load).
 const evalGCPercent = 50
