@@ -8,10 +8,13 @@ import (
 	"path"
 	"strings"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // ModelRevision is a model as one commit of its repository has it.
@@ -47,14 +50,20 @@ func ModelHistory(ctx context.Context, src *Source, model string, limit int, opt
 			fail(fmt.Errorf("history of %s: %s: %w", model, src.Dir, ErrNotRepository))
 			return
 		}
-		from, err := src.head()
+		repo, closeRepo, err := ownRepository(src.Repo)
+		if err != nil {
+			fail(fmt.Errorf("history of %s: %w", model, err))
+			return
+		}
+		defer closeRepo()
+		from, err := src.head(repo)
 		if err != nil {
 			fail(err)
 			return
 		}
 		dir := src.RepoPath(path.Join(ModelsDir, model)) + "/"
 		models := src.RepoPath(ModelsDir)
-		commits, err := src.Repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {
+		commits, err := repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {
 			return strings.HasPrefix(p, dir) || (path.Dir(p) == models && strings.HasSuffix(p, ".cue"))
 		}})
 		if err != nil {
@@ -71,7 +80,7 @@ func ModelHistory(ctx context.Context, src *Source, model string, limit int, opt
 			if n++; limit > 0 && n > limit {
 				return storer.ErrStop
 			}
-			rev, ok, err := src.modelAt(ctx, c, model, opts)
+			rev, ok, err := src.modelAt(ctx, repo, c, model, opts)
 			if err != nil {
 				evalErr = err
 				return storer.ErrStop
@@ -90,12 +99,41 @@ func ModelHistory(ctx context.Context, src *Source, model string, limit int, opt
 	}
 }
 
-// head is the commit src was read at, or HEAD for the working tree.
-func (s *Source) head() (plumbing.Hash, error) {
+// ownRepository returns a repository over repo's objects that no other
+// goroutine reads, and the function that closes it. go-git's storages are
+// not safe for concurrent use, and a history is read beside other work on
+// the same repository: the daemon's pages read one while its loop fetches
+// into the clone. What the walk loads into it (the indexes of every
+// packfile, decoded objects) goes with it, not with repo. A repository in
+// memory is repo itself.
+func ownRepository(repo *git.Repository) (*git.Repository, func(), error) {
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return repo, func() {}, nil
+	}
+	var work billy.Filesystem
+	if wt, err := repo.Worktree(); err == nil {
+		work = wt.Filesystem // OpenCommit finds the inventory's folder from it
+	}
+	own := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRU(historyCache), filesystem.Options{KeepDescriptors: true})
+	r, err := git.Open(own, work)
+	if err != nil {
+		own.Close()
+		return nil, nil, fmt.Errorf("opening the repository: %w", err)
+	}
+	return r, func() { own.Close() }, nil
+}
+
+// historyCache bounds the decoded commits and trees a history walk keeps:
+// each commit's trees are compared with its parent's.
+const historyCache = 8 * cache.MiByte
+
+// head is the commit src was read at, or repo's HEAD for the working tree.
+func (s *Source) head(repo *git.Repository) (plumbing.Hash, error) {
 	if s.Commit != nil {
 		return s.Commit.Hash, nil
 	}
-	head, err := s.Repo.Head()
+	head, err := repo.Head()
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("reading HEAD: %w", err)
 	}
@@ -104,9 +142,9 @@ func (s *Source) head() (plumbing.Hash, error) {
 
 // modelAt evaluates model at commit c of s's repository; ok is false when
 // the inventory is absent there or the model does not evaluate.
-func (s *Source) modelAt(ctx context.Context, c *object.Commit, model string, opts Options) (ModelRevision, bool, error) {
+func (s *Source) modelAt(ctx context.Context, repo *git.Repository, c *object.Commit, model string, opts Options) (ModelRevision, bool, error) {
 	short := c.Hash.String()[:12]
-	at, err := OpenCommit(ctx, s.Repo, s.Dir, c.Hash.String())
+	at, err := OpenCommit(ctx, repo, s.Dir, c.Hash.String())
 	if errors.Is(err, ErrNoInventory) {
 		return ModelRevision{}, false, nil
 	}
