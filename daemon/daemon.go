@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -285,12 +286,23 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	d.releaseSources()
 	d.metrics.reconciles.WithLabelValues(result).Inc()
 	d.metrics.duration.Observe(time.Since(start).Seconds())
+	if len(d.trigger) == 0 {
+		// What the reconcile read (pack indexes, objects, the evaluated
+		// inventory it replaced) is garbage now, and grows with the
+		// clone's history. It goes back to the system before the daemon
+		// waits, not as the runtime's scavenger gets to it, so that an
+		// idle daemon holds what it keeps and no more. One collection of
+		// a small heap, once per reconcile that nothing follows at once.
+		debug.FreeOSMemory()
+	}
 }
 
-// releaseSources closes the object storages that reading the revisions the
-// daemon keeps (the last good and the last loaded) opened: each holds the
-// indexes of the clone's packfiles, which grow with its history. A later
-// read opens them again.
+// releaseSources drops what reading revisions loaded and the daemon does
+// not need between reconciles: the object storages of the revisions it
+// keeps (the last good and the last loaded), the pack indexes of their
+// repositories, and those of the source's own storage. Each index holds
+// every object of the clone's history, so it grows with it. A later read
+// loads them again. It runs on the loop, which alone reads through them.
 func (d *Daemon) releaseSources() {
 	d.mu.Lock()
 	kept := []*inventory.Inventory{d.st.inv, d.st.loaded}
@@ -298,8 +310,12 @@ func (d *Daemon) releaseSources() {
 	for _, inv := range kept {
 		if inv != nil && inv.Source != nil {
 			inv.Source.Release()
+			if inv.Source.Repo != nil {
+				dropIndexes(inv.Source.Repo)
+			}
 		}
 	}
+	d.src.release()
 }
 
 // Results of one reconcile, the label of cairn_reconcile_total.

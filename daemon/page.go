@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -232,10 +231,12 @@ func (d *Daemon) history(ctx context.Context, inv *inventory.Inventory, name str
 	if ok {
 		return h
 	}
+	done := d.src.reading() // the packs it reads stay while it does
 	entries, err := reconciler.History(ctx, inv.Source, name, d.opts.Load)
+	done()
 	h = page.History{Entries: entries, Err: err}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return h // the request went away: try again next time
+	if err != nil {
+		return h // the request went away, or a read failed: try again next time
 	}
 	d.pages.mu.Lock()
 	if d.pages.key.inv == inv {

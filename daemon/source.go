@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -35,6 +37,14 @@ type source interface {
 	events() <-chan struct{}
 	// polls reports whether the interval ticker should trigger a fetch.
 	polls() bool
+	// release drops what reading revisions loaded into the source's own
+	// storage. Only the daemon's loop calls it, between reconciles.
+	release()
+	// reading is held by a read beside the loop (a page's model history)
+	// while it reads the source's objects: packfiles merged into another
+	// meanwhile are deleted only once no such read holds it. It returns
+	// the function that lets go.
+	reading() (done func())
 	close()
 }
 
@@ -70,6 +80,14 @@ const (
 type remoteSource struct {
 	url, branch, dir string
 	repo             *git.Repository
+	cache            cache.Object // the repo's object cache
+
+	// reads is held for reading by reads beside the loop, and for writing
+	// while merged packfiles are deleted.
+	reads sync.RWMutex
+	// stale are packfiles merged into another, still on disk because a
+	// read held reads when they were merged.
+	stale []plumbing.Hash
 }
 
 func (r *remoteSource) tracking() plumbing.ReferenceName {
@@ -78,7 +96,8 @@ func (r *remoteSource) tracking() plumbing.ReferenceName {
 
 // storage returns the clone's object storage with a bounded object cache.
 func (r *remoteSource) storage() *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(r.dir), cache.NewObjectLRU(objectCache), filesystem.Options{})
+	r.cache = cache.NewObjectLRU(objectCache)
+	return filesystem.NewStorageWithOptions(osfs.New(r.dir), r.cache, filesystem.Options{})
 }
 
 func (r *remoteSource) start(ctx context.Context, log *slog.Logger) error {
@@ -127,33 +146,92 @@ func (r *remoteSource) latest(ctx context.Context) (*inventory.Source, error) {
 
 // compact merges the clone's packfiles into one once there are more than
 // maxPacks, and opens the clone again, so that the in-memory indexes of
-// the packs it replaced are dropped with the old storage. Revisions read
-// before keep the old storage: the objects they hold stay readable from
-// the open files, and any other read of an old pack fails once, with an
-// error, rather than reading a torn object.
+// the packs it replaced are dropped with the old storage. The merged packs
+// are deleted at once unless a read beside the loop is reading them (then
+// at a later sweep, after the read). The loop's own revisions read before
+// load the indexes again once release dropped them; until then a read of
+// a deleted pack fails with an error rather than reading a torn object.
 func (r *remoteSource) compact() error {
 	pos, ok := r.repo.Storer.(storer.PackedObjectStorer)
 	if !ok {
 		return nil
 	}
-	packs, err := pos.ObjectPacks()
-	if err != nil || len(packs) <= maxPacks {
+	if err := r.sweep(); err != nil {
 		return err
 	}
-	if err := r.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+	packs, err := pos.ObjectPacks()
+	if err != nil || len(packs)-len(r.stale) <= maxPacks {
+		return err
+	}
+	// go-git deletes the packs it merged unless they are newer than
+	// OnlyDeletePacksOlderThan: at the epoch, it deletes none, and sweep
+	// does once no read beside the loop is reading them.
+	if err := r.repo.RepackObjects(&git.RepackConfig{OnlyDeletePacksOlderThan: time.Unix(1, 0)}); err != nil {
 		return fmt.Errorf("repacking %s: %w", r.dir, err)
+	}
+	after, err := pos.ObjectPacks()
+	if err != nil {
+		return err
+	}
+	// Every pack there was before is merged into the new one. Should the
+	// new one be none of after's (the same as an old one), none is stale.
+	if slices.ContainsFunc(after, func(h plumbing.Hash) bool { return !slices.Contains(packs, h) }) {
+		for _, h := range packs {
+			if !slices.Contains(r.stale, h) {
+				r.stale = append(r.stale, h)
+			}
+		}
 	}
 	repo, err := git.Open(r.storage(), nil)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", r.dir, err)
 	}
 	r.repo = repo
-	// Repacking reads every object of the clone: memory that grows with
-	// its history and is garbage now. It goes back to the system at once,
-	// not as the runtime's scavenger gets to it; this is rare (once every
-	// maxPacks fetches) and one collection of the daemon's small heap.
-	debug.FreeOSMemory()
+	return r.sweep()
+}
+
+// sweep deletes the stale packfiles unless a read beside the loop holds
+// reads; then they wait for the next sweep.
+func (r *remoteSource) sweep() error {
+	if len(r.stale) == 0 || !r.reads.TryLock() {
+		return nil
+	}
+	defer r.reads.Unlock()
+	pos, ok := r.repo.Storer.(storer.PackedObjectStorer)
+	if !ok {
+		return nil
+	}
+	for len(r.stale) > 0 {
+		if err := pos.DeleteOldObjectPackAndIndex(r.stale[0], time.Time{}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("deleting a merged packfile of %s: %w", r.dir, err)
+		}
+		r.stale = r.stale[1:]
+	}
 	return nil
+}
+
+func (r *remoteSource) reading() func() {
+	r.reads.RLock()
+	return r.reads.RUnlock
+}
+
+// release drops the indexes of the clone's packfiles, about 80 bytes per
+// object of its whole history, and its cached objects: the next fetch
+// loads them again. Only the loop reads r.repo (a model's history reads
+// through a storage of its own, inventory.ModelHistory), so nothing reads
+// them meanwhile.
+func (r *remoteSource) release() {
+	_ = r.sweep() // what fails now is tried at the next fetch, which reports it
+	dropIndexes(r.repo)
+	r.cache.Clear()
+}
+
+// dropIndexes drops the indexes of the packfiles that repo's storage
+// loaded; its next read loads them again.
+func dropIndexes(repo *git.Repository) {
+	if st, ok := repo.Storer.(*filesystem.Storage); ok {
+		st.Reindex()
+	}
 }
 
 func (r *remoteSource) events() <-chan struct{} { return nil }
@@ -253,6 +331,8 @@ func (l *localSource) latest(ctx context.Context) (*inventory.Source, error) {
 
 func (l *localSource) events() <-chan struct{} { return l.ch }
 func (l *localSource) polls() bool             { return false }
+func (l *localSource) release()                {}
+func (l *localSource) reading() func()         { return func() {} }
 
 func (l *localSource) close() {
 	if l.watcher != nil {
