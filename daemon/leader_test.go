@@ -29,6 +29,7 @@ import (
 
 	"github.com/cairnops/cairn/internal/gittest"
 	"github.com/cairnops/cairn/internal/kubetest"
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/reconciler"
 )
 
@@ -139,6 +140,7 @@ func TestLeaderElection(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	cacheDir := t.TempDir() // not the user's cache
 	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
 
 	files := quickstartFiles(t)
@@ -164,7 +166,7 @@ func TestLeaderElection(t *testing.T) {
 			"--leader-elect", "--kubeconfig", kubeconfig, "--leader-election-namespace", ns,
 			"--leader-election-lease-duration", testLease.String(), "--leader-election-renew-deadline", testRenew.String(),
 			"--leader-election-retry-period", testRetry.String())
-		r.cmd.Env = append(os.Environ(), "POD_NAME="+name, "SSL_CERT_FILE="+caFile)
+		r.cmd.Env = append(os.Environ(), "POD_NAME="+name, "SSL_CERT_FILE="+caFile, inventory.CacheEnv+"="+cacheDir)
 		r.cmd.Stdout, r.cmd.Stderr = r.stdout, tlog{t}
 		require.NoError(t, r.cmd.Start())
 		t.Cleanup(func() {

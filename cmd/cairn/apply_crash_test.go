@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairnops/cairn/inventory"
 )
 
 // TestApplyCrash kills the real `cairn apply` binary with SIGKILL at random
@@ -61,6 +63,7 @@ func TestApplyCrash(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "models", "big-model", "model.cue"), []byte(src), 0o644))
 	}
 	root, state := filepath.Join(t.TempDir(), "targets"), filepath.Join(t.TempDir(), "state")
+	cacheDir := t.TempDir() // not the user's cache
 	// The quickstart pins a signed version in production, which requires
 	// signatures: apply refuses the revision, even for dev-local alone,
 	// unless the operator trusts the example key from outside the inventory.
@@ -70,7 +73,7 @@ func TestApplyCrash(t *testing.T) {
 	require.NoError(t, os.WriteFile(key, pub, 0o644))
 	apply := func() *exec.Cmd {
 		c := exec.Command(bin, "apply", "--chdir", dir, "--target", "dev-local", "--target-root", root, "--state-dir", state, "--trusted-key", key)
-		c.Env = append(os.Environ(), "CAIRN_NOW=2026-11-23T12:00:00Z")
+		c.Env = append(os.Environ(), "CAIRN_NOW=2026-11-23T12:00:00Z", inventory.CacheEnv+"="+cacheDir)
 		return c
 	}
 	mdir := filepath.Join(root, "development", "big-model")

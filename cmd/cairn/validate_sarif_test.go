@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairnops/cairn/inventory"
 	"github.com/cairnops/cairn/policy"
 )
 
@@ -49,6 +50,7 @@ func TestValidateSARIF(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("needs git")
 	}
+	t.Setenv(inventory.CacheEnv, t.TempDir()) // not the user's cache
 	_, file, _, _ := runtime.Caller(0)
 	quickstart := filepath.Join(filepath.Dir(file), "..", "..", "examples", "quickstart")
 
