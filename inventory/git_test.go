@@ -379,3 +379,34 @@ func TestReleaseClosesStorages(t *testing.T) {
 	src.Release()
 	assert.Zero(t, openPacks())
 }
+
+// TestReadAfterAFailedPackListing: a storage whose first read could not
+// list the pack folder (beside a fetch, a temporary pack renamed between
+// readdir and lstat fails the listing) keeps go-git's empty index; the
+// next read lists the folder again instead of finding nothing.
+func TestReadAfterAFailedPackListing(t *testing.T) {
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	require.NoError(t, err)
+	writeFiles(t, dir, cleanInventory)
+	commitAll(t, repo, "clean")
+	require.NoError(t, repo.RepackObjects(&git.RepackConfig{}))
+	objects := filepath.Join(dir, ".git", "objects")
+	loose, err := filepath.Glob(filepath.Join(objects, "[0-9a-f][0-9a-f]"))
+	require.NoError(t, err)
+	for _, d := range loose {
+		require.NoError(t, os.RemoveAll(d)) // every object is in the pack now
+	}
+	src, err := Open(context.Background(), dir, "HEAD")
+	require.NoError(t, err)
+
+	pack, away := filepath.Join(objects, "pack"), filepath.Join(objects, "pack.away")
+	require.NoError(t, os.Rename(pack, away))
+	_, err = src.ReadFile("models/m/model.cue")
+	require.Error(t, err, "read with no pack folder")
+	require.NoError(t, os.Rename(away, pack))
+
+	b, err := src.ReadFile("models/m/model.cue")
+	require.NoError(t, err, "read once the pack folder is back")
+	assert.Equal(t, validModel, string(b))
+}

@@ -295,7 +295,18 @@ func (p *storePool) with(f func(s storer.EncodedObjectStorer) error) error {
 		defer p.lock.Unlock()
 	}
 	defer func() { p.idle <- s }()
-	return f(s)
+	err := f(s)
+	if st, ok := s.(*filesystem.Storage); ok && (errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist)) {
+		// A storage indexes the packfiles at its first read. Beside a
+		// fetch into the same repository that fails: listing the pack
+		// folder lstat's every entry, and the fetch's temporary pack can
+		// be renamed between the two. go-git then keeps the empty index
+		// it had begun, and every later object is "not found". Once
+		// more, with a new listing.
+		st.Reindex()
+		err = f(s)
+	}
+	return err
 }
 
 // close closes the storages made, once nothing reads them.
