@@ -233,12 +233,6 @@ func (d *Daemon) history(ctx context.Context, inv *inventory.Inventory, name str
 	}
 	done := d.src.reading() // the packs it reads stay while it does
 	entries, err := reconciler.History(ctx, inv.Source, name, d.opts.Load)
-	if err != nil && ctx.Err() == nil {
-		// A storage that lists the clone's pack folder while the loop
-		// renames a fetched pack into place fails, and go-git keeps its
-		// empty index (inventory's storePool.with says more): once more.
-		entries, err = reconciler.History(ctx, inv.Source, name, d.opts.Load)
-	}
 	done()
 	h = page.History{Entries: entries, Err: err}
 	if err != nil {

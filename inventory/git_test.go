@@ -315,6 +315,25 @@ func TestOpenCommitNotACommit(t *testing.T) {
 	assert.Equal(t, h, src.Revision)
 }
 
+// packedInventory returns a repository whose one commit holds
+// cleanInventory, every object in one packfile and none loose: each read
+// goes through a pack.
+func packedInventory(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	require.NoError(t, err)
+	writeFiles(t, dir, cleanInventory)
+	commitAll(t, repo, "clean")
+	require.NoError(t, repo.RepackObjects(&git.RepackConfig{}))
+	loose, err := filepath.Glob(filepath.Join(dir, ".git", "objects", "[0-9a-f][0-9a-f]"))
+	require.NoError(t, err)
+	for _, d := range loose {
+		require.NoError(t, os.RemoveAll(d))
+	}
+	return dir
+}
+
 // TestReleaseClosesStorages reads a revision from packfiles, releases it,
 // and reads it again: the storages the reads opened keep the packs open
 // until Release closes them, and reads after it open them again.
@@ -322,12 +341,7 @@ func TestReleaseClosesStorages(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("needs /proc/self/fd to see open files")
 	}
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
-	require.NoError(t, err)
-	writeFiles(t, dir, cleanInventory)
-	commitAll(t, repo, "clean")
-	require.NoError(t, repo.RepackObjects(&git.RepackConfig{}))
+	dir := packedInventory(t)
 	src, err := Open(context.Background(), dir, "HEAD")
 	require.NoError(t, err)
 	packs, err := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.pack"))
@@ -385,21 +399,11 @@ func TestReleaseClosesStorages(t *testing.T) {
 // readdir and lstat fails the listing) keeps go-git's empty index; the
 // next read lists the folder again instead of finding nothing.
 func TestReadAfterAFailedPackListing(t *testing.T) {
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
-	require.NoError(t, err)
-	writeFiles(t, dir, cleanInventory)
-	commitAll(t, repo, "clean")
-	require.NoError(t, repo.RepackObjects(&git.RepackConfig{}))
-	objects := filepath.Join(dir, ".git", "objects")
-	loose, err := filepath.Glob(filepath.Join(objects, "[0-9a-f][0-9a-f]"))
-	require.NoError(t, err)
-	for _, d := range loose {
-		require.NoError(t, os.RemoveAll(d)) // every object is in the pack now
-	}
+	dir := packedInventory(t)
 	src, err := Open(context.Background(), dir, "HEAD")
 	require.NoError(t, err)
 
+	objects := filepath.Join(dir, ".git", "objects")
 	pack, away := filepath.Join(objects, "pack"), filepath.Join(objects, "pack.away")
 	require.NoError(t, os.Rename(pack, away))
 	_, err = src.ReadFile("models/m/model.cue")

@@ -61,6 +61,14 @@ func ModelHistory(ctx context.Context, src *Source, model string, limit int, opt
 			fail(err)
 			return
 		}
+		// Its first object read lists the packfiles; the walk then reads
+		// nothing newer than what that listing found.
+		if _, err := repo.CommitObject(from); reindexed(repo.Storer, err) {
+			if _, err := repo.CommitObject(from); err != nil {
+				fail(fmt.Errorf("reading history of %s: %w", model, err))
+				return
+			}
+		}
 		dir := src.RepoPath(path.Join(ModelsDir, model)) + "/"
 		models := src.RepoPath(ModelsDir)
 		commits, err := repo.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime, PathFilter: func(p string) bool {

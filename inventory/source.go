@@ -296,17 +296,26 @@ func (p *storePool) with(f func(s storer.EncodedObjectStorer) error) error {
 	}
 	defer func() { p.idle <- s }()
 	err := f(s)
-	if st, ok := s.(*filesystem.Storage); ok && (errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist)) {
-		// A storage indexes the packfiles at its first read. Beside a
-		// fetch into the same repository that fails: listing the pack
-		// folder lstat's every entry, and the fetch's temporary pack can
-		// be renamed between the two. go-git then keeps the empty index
-		// it had begun, and every later object is "not found". Once
-		// more, with a new listing.
-		st.Reindex()
-		err = f(s)
+	if reindexed(s, err) {
+		err = f(s) // once more, with a new listing
 	}
 	return err
+}
+
+// reindexed reports whether err, from a read of s, may come from an index
+// of its packfiles that a failed listing left empty, and if so drops that
+// index. A storage indexes the packfiles at its first read. Beside a fetch
+// into the same repository the listing can fail: it lstat's every entry
+// of the pack folder, and the fetch's temporary pack can be renamed
+// between the two. go-git then keeps the empty index it had begun, and
+// every later object is "not found".
+func reindexed(s storer.EncodedObjectStorer, err error) bool {
+	st, ok := s.(*filesystem.Storage)
+	if !ok || !(errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist)) {
+		return false
+	}
+	st.Reindex()
+	return true
 }
 
 // close closes the storages made, once nothing reads them.
